@@ -1,0 +1,65 @@
+import { z } from "zod";
+
+export const DEFAULT_DATABASE_URL = "postgres://postgres:postgres@127.0.0.1:5432/postgres";
+export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
+const url = (protocols: RegExp, example: string) =>
+  z.url({ protocol: protocols, error: `must be a URL like ${example}` });
+
+/** Variables every process reads. */
+export const CommonEnv = z.object({
+  DATABASE_URL: url(/^postgres(ql)?$/, "postgres://user:password@host:5432/db").default(DEFAULT_DATABASE_URL),
+  REDIS_URL: url(/^rediss?$/, "redis://host:6379").default(DEFAULT_REDIS_URL),
+  // BullMQ key prefix; a Redis Cluster hash tag such as `{ai}` keeps a queue's keys in one slot.
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[^\s:]+$/, "must be non-empty, without spaces or ':'")
+    .default("bull"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  PRICING_FILE: z.string().optional(),
+  OPENAI_MODEL: z.string().min(1).default("gpt-4o-mini"),
+  MISTRAL_MODEL: z.string().min(1).default("mistral-small-latest"),
+});
+
+export const ApiEnv = CommonEnv.extend({
+  PORT: port.default(5000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+});
+export type ApiEnv = z.infer<typeof ApiEnv>;
+
+export const WorkerEnv = CommonEnv.extend({
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_BASE_URL: url(/^https?$/, "https://host:port").optional(),
+  MISTRAL_API_KEY: z.string().optional(),
+  MISTRAL_BASE_URL: url(/^https?$/, "https://host:port").optional(),
+  WORKER_CONCURRENCY: positiveInt(10_000).default(20),
+  TASK_MAX_ATTEMPTS: positiveInt(100).default(3),
+  PROVIDER_TIMEOUT_MS: positiveInt(3_600_000).default(60_000),
+  // How long a job's lock lives without renewal; a crashed worker's jobs are taken over after about this long.
+  WORKER_LOCK_DURATION_MS: positiveInt(3_600_000).default(30_000),
+  // How long a closing worker waits for in-flight jobs before it hands them back.
+  SHUTDOWN_TIMEOUT_MS: positiveInt(3_600_000).default(30_000),
+  // Unfinished tasks untouched for this long are put back on the queue by the reconciler.
+  RECONCILE_AFTER_MS: positiveInt(86_400_000).default(120_000),
+});
+export type WorkerEnv = z.infer<typeof WorkerEnv>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/**
+ * Parses the environment once. Empty values count as unset, so `OPENAI_API_KEY=` in a compose
+ * file means "no key" rather than "an empty key". Errors name each variable and what is wrong.
+ */
+export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
+  const result = schema.safeParse(present);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
+  }
+  return result.data;
+}

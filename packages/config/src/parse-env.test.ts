@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { ApiEnv, ConfigError, parseEnv, WorkerEnv } from "./index.js";
+
+describe("parseEnv", () => {
+  it("applies the documented defaults", () => {
+    const config = parseEnv(WorkerEnv, {});
+    expect(config).toMatchObject({
+      DATABASE_URL: "postgres://postgres:postgres@127.0.0.1:5432/postgres",
+      REDIS_URL: "redis://127.0.0.1:6379",
+      QUEUE_PREFIX: "bull",
+      OPENAI_MODEL: "gpt-4o-mini",
+      MISTRAL_MODEL: "mistral-small-latest",
+      WORKER_CONCURRENCY: 20,
+      TASK_MAX_ATTEMPTS: 3,
+      PROVIDER_TIMEOUT_MS: 60_000,
+      LOG_LEVEL: "info",
+    });
+    expect(parseEnv(ApiEnv, {})).toMatchObject({ PORT: 5000, HOST: "0.0.0.0" });
+  });
+
+  it("names every bad variable", () => {
+    const parse = () =>
+      parseEnv(WorkerEnv, { PORT: "x", WORKER_CONCURRENCY: "0", REDIS_URL: "http://x", LOG_LEVEL: "loud" });
+    expect(parse).toThrow(ConfigError);
+    expect(parse).toThrow(/WORKER_CONCURRENCY/);
+    expect(parse).toThrow(/REDIS_URL/);
+    expect(parse).toThrow(/LOG_LEVEL/);
+    expect(() => parseEnv(ApiEnv, { PORT: "70000" })).toThrow(/PORT/);
+  });
+
+  it("accepts a Redis Cluster hash tag as queue prefix and treats empty values as unset", () => {
+    const config = parseEnv(WorkerEnv, { QUEUE_PREFIX: "{ai}", OPENAI_API_KEY: "", WORKER_CONCURRENCY: "250" });
+    expect(config.QUEUE_PREFIX).toBe("{ai}");
+    expect(config.OPENAI_API_KEY).toBeUndefined();
+    expect(config.WORKER_CONCURRENCY).toBe(250);
+    expect(() => parseEnv(WorkerEnv, { QUEUE_PREFIX: "a:b" })).toThrow(/QUEUE_PREFIX/);
+  });
+});

@@ -1,0 +1,4 @@
+// Every table and enum must be exported here: drizzle-kit only emits CREATE TYPE for exported enums.
+export * from "./ledger-entries.js";
+export * from "./tasks.js";
+export * from "./users.js";

@@ -1,0 +1,32 @@
+import { bigint, bigserial, index, numeric, pgEnum, pgTable, text, timestamp, unique } from "drizzle-orm/pg-core";
+import { tasks } from "./tasks.js";
+import { users } from "./users.js";
+
+export const ledgerKind = pgEnum("ledger_kind", ["income", "expense"]);
+export const ledgerCategory = pgEnum("ledger_category", ["subscription", "micro_payment", "api_cost"]);
+
+/**
+ * Append-only record of every money movement. The unique keys make a second booking of the same
+ * thing impossible: one `api_cost` per task, one entry per Stripe object and category.
+ */
+export const ledgerEntries = pgTable(
+  "ledger_entries",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    kind: ledgerKind("kind").notNull(),
+    category: ledgerCategory("category").notNull(),
+    amountUsd: numeric("amount_usd", { precision: 24, scale: 12 }).notNull(),
+    currency: text("currency").notNull().default("usd"),
+    // When the money moved (task completion, Stripe event), not when the row was written.
+    occurredAt: timestamp("occurred_at", { withTimezone: true, precision: 3 }).notNull(),
+    userId: bigint("user_id", { mode: "number" }).references(() => users.id),
+    taskId: bigint("task_id", { mode: "number" }).references(() => tasks.id),
+    stripeObjectId: text("stripe_object_id"),
+    createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [
+    unique("ledger_entries_category_task_id_key").on(t.category, t.taskId),
+    unique("ledger_entries_category_stripe_object_id_key").on(t.category, t.stripeObjectId),
+    index("ledger_entries_occurred_at_idx").on(t.occurredAt),
+  ],
+);

@@ -1,0 +1,38 @@
+import { sql } from "drizzle-orm";
+import { bigint, bigserial, index, integer, numeric, pgEnum, pgTable, text, timestamp } from "drizzle-orm/pg-core";
+import { users } from "./users.js";
+
+export const taskStatus = pgEnum("task_status", ["pending", "processing", "completed", "failed"]);
+export const providerName = pgEnum("provider_name", ["openai", "mistral"]);
+
+const timestamptz = (name: string) => timestamp(name, { withTimezone: true, precision: 3 });
+
+export const tasks = pgTable(
+  "tasks",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    status: taskStatus("status").notNull().default("pending"),
+    provider: providerName("provider").notNull(),
+    model: text("model").notNull(),
+    input: text("input").notNull(),
+    output: text("output"),
+    promptTokens: integer("prompt_tokens"),
+    completionTokens: integer("completion_tokens"),
+    tokensUsed: integer("tokens_used"),
+    // USD, exact: prices are whole micro-dollars per million tokens, so a cost has at most 12 decimals.
+    costUsd: numeric("cost_usd", { precision: 20, scale: 12 }),
+    userId: bigint("user_id", { mode: "number" }).references(() => users.id),
+    attempts: integer("attempts").notNull().default(0),
+    error: text("error"),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+    startedAt: timestamptz("started_at"),
+    completedAt: timestamptz("completed_at"),
+    updatedAt: timestamptz("updated_at").notNull().defaultNow(),
+  },
+  (t) => [
+    index("tasks_status_id_idx").on(t.status, t.id),
+    index("tasks_user_id_id_idx").on(t.userId, t.id),
+    // The reconciler looks for old unfinished tasks; this index stays small because finished tasks leave it.
+    index("tasks_unfinished_updated_at_idx").on(t.updatedAt).where(sql`${t.status} in ('pending', 'processing')`),
+  ],
+);

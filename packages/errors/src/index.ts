@@ -1,0 +1,56 @@
+/**
+ * The error family every layer speaks. Each carries a stable `code`; the API maps codes to
+ * HTTP statuses in one table, and the worker maps `retryable` to BullMQ's retry-or-give-up.
+ */
+export type ErrorCode = "VALIDATION" | "NOT_FOUND" | "CONFLICT" | "UPSTREAM" | "UNAVAILABLE" | "NOT_CONFIGURED";
+
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly retryable = false,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends AppError {
+  constructor(message: string) {
+    super("VALIDATION", message);
+  }
+}
+
+export class NotFoundError extends AppError {
+  constructor(message: string) {
+    super("NOT_FOUND", message);
+  }
+}
+
+export class ConflictError extends AppError {
+  constructor(message: string) {
+    super("CONFLICT", message);
+  }
+}
+
+/** A provider or payment processor failed; `retryable` says whether trying again may help. */
+export class UpstreamError extends AppError {
+  constructor(message: string, retryable: boolean, options?: { cause?: unknown }) {
+    super("UPSTREAM", message, retryable, options);
+  }
+}
+
+/** One of our own dependencies (Postgres, Redis) cannot be reached. */
+export class UnavailableError extends AppError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("UNAVAILABLE", message, true, options);
+  }
+}
+
+/** A feature needs configuration that this deployment does not have (an API key, a price id). */
+export class NotConfiguredError extends AppError {
+  constructor(message: string) {
+    super("NOT_CONFIGURED", message);
+  }
+}

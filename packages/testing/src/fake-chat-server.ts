@@ -1,0 +1,142 @@
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** What the fake answers to one chat-completions request. */
+export type FakeReply =
+  | {
+      kind: "ok";
+      text?: string;
+      promptTokens?: number;
+      completionTokens?: number;
+      omitUsage?: boolean;
+      delayMs?: number;
+    }
+  | { kind: "status"; status: number; message?: string; headers?: Record<string, string> }
+  /** Never answers: the client's timeout must fire. */
+  | { kind: "hang" }
+  /** Closes the connection without a response. */
+  | { kind: "reset" }
+  /** A 200 whose body is not JSON. */
+  | { kind: "malformed" };
+
+export interface ReceivedRequest {
+  path: string;
+  authorization: string | undefined;
+  model: string;
+  prompt: string;
+}
+
+export type ReplyFn = (request: ReceivedRequest, index: number) => FakeReply | Promise<FakeReply>;
+
+/** Token counts the default reply reports, so tests can compute the expected cost. */
+export const fakeUsage = (prompt: string) => ({ promptTokens: prompt.length, completionTokens: 2 * prompt.length + 1 });
+export const fakeAnswer = (prompt: string) => `answer to: ${prompt}`;
+
+const defaultReply: ReplyFn = () => ({ kind: "ok" });
+
+/**
+ * A local HTTP server that speaks the chat-completions protocol shared by OpenAI and Mistral
+ * (`POST /v1/chat/completions`), so tests run the real SDKs over real HTTP.
+ */
+export async function startFakeChatServer(reply: ReplyFn = defaultReply) {
+  const requests: ReceivedRequest[] = [];
+  let replyFn = reply;
+  const hanging = new Set<ServerResponse>();
+
+  const server = createServer(async (req, res) => {
+    const body = await readBody(req);
+    if (req.method !== "POST" || !req.url?.endsWith("/chat/completions")) {
+      return send(res, 404, { error: { message: `no route ${req.method} ${req.url}` } });
+    }
+    const parsed = JSON.parse(body) as { model: string; messages: { content: string }[] };
+    const request: ReceivedRequest = {
+      path: req.url,
+      authorization: req.headers.authorization,
+      model: parsed.model,
+      prompt: parsed.messages.at(-1)?.content ?? "",
+    };
+    requests.push(request);
+    const answer = await replyFn(request, requests.length - 1);
+    switch (answer.kind) {
+      case "ok": {
+        if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
+        const usage = fakeUsage(request.prompt);
+        const promptTokens = answer.promptTokens ?? usage.promptTokens;
+        const completionTokens = answer.completionTokens ?? usage.completionTokens;
+        return send(res, 200, {
+          id: `chatcmpl-${requests.length}`,
+          object: "chat.completion",
+          created: Math.floor(Date.now() / 1000),
+          model: request.model,
+          choices: [
+            {
+              index: 0,
+              message: { role: "assistant", content: answer.text ?? fakeAnswer(request.prompt) },
+              finish_reason: "stop",
+            },
+          ],
+          ...(answer.omitUsage
+            ? {}
+            : {
+                usage: {
+                  prompt_tokens: promptTokens,
+                  completion_tokens: completionTokens,
+                  total_tokens: promptTokens + completionTokens,
+                },
+              }),
+        });
+      }
+      case "status":
+        return send(
+          res,
+          answer.status,
+          { error: { message: answer.message ?? `fake error ${answer.status}`, type: "fake_error" } },
+          answer.headers,
+        );
+      case "hang":
+        hanging.add(res);
+        return;
+      case "reset":
+        req.socket.destroy();
+        return;
+      case "malformed":
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end("{not json");
+        return;
+    }
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url,
+    /** For `OPENAI_BASE_URL`: the OpenAI SDK expects the `/v1` in the base URL. */
+    openaiBaseURL: `${url}/v1`,
+    /** For `MISTRAL_BASE_URL`: the Mistral SDK adds `/v1` itself. */
+    mistralServerURL: url,
+    requests,
+    setReply(fn: ReplyFn) {
+      replyFn = fn;
+    },
+    async close() {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      server.close();
+      await once(server, "close");
+    },
+  };
+}
+export type FakeChatServer = Awaited<ReturnType<typeof startFakeChatServer>>;
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify(body));
+}
