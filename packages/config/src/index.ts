@@ -1,3 +1,4 @@
+import { findPrice, PROVIDER_NAMES, type PricingTable, type ProviderName, readPricingFile } from "@aitasks/providers";
 import { z } from "zod";
 
 export const DEFAULT_DATABASE_URL = "postgres://postgres:postgres@127.0.0.1:5432/postgres";
@@ -21,6 +22,8 @@ export const CommonEnv = z.object({
   PRICING_FILE: z.string().optional(),
   OPENAI_MODEL: z.string().min(1).default("gpt-4o-mini"),
   MISTRAL_MODEL: z.string().min(1).default("mistral-small-latest"),
+  // Read by the API too: it is part of each job's options when the task is queued.
+  TASK_MAX_ATTEMPTS: positiveInt(100).default(3),
 });
 
 export const ApiEnv = CommonEnv.extend({
@@ -35,7 +38,6 @@ export const WorkerEnv = CommonEnv.extend({
   MISTRAL_API_KEY: z.string().optional(),
   MISTRAL_BASE_URL: url(/^https?$/, "https://host:port").optional(),
   WORKER_CONCURRENCY: positiveInt(10_000).default(20),
-  TASK_MAX_ATTEMPTS: positiveInt(100).default(3),
   PROVIDER_TIMEOUT_MS: positiveInt(3_600_000).default(60_000),
   // How long a job's lock lives without renewal; a crashed worker's jobs are taken over after about this long.
   WORKER_LOCK_DURATION_MS: positiveInt(3_600_000).default(30_000),
@@ -62,4 +64,38 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, str
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }
   return result.data;
+}
+
+/** Loads PRICING_FILE over the built-in prices and checks that each provider's default model has a price. */
+export function loadPricing(vars: z.infer<typeof CommonEnv>) {
+  let pricing: PricingTable;
+  try {
+    pricing = readPricingFile(vars.PRICING_FILE);
+  } catch (error) {
+    throw new ConfigError(`invalid configuration:\n  ${(error as Error).message}`);
+  }
+  const defaultModels: Record<ProviderName, string> = { openai: vars.OPENAI_MODEL, mistral: vars.MISTRAL_MODEL };
+  for (const provider of PROVIDER_NAMES) {
+    if (!findPrice(pricing, provider, defaultModels[provider])) {
+      const variable = `${provider.toUpperCase()}_MODEL`;
+      throw new ConfigError(
+        `invalid configuration:\n  ${variable}: "${defaultModels[provider]}" is not a priced ${provider} model; add it to PRICING_FILE`,
+      );
+    }
+  }
+  return { pricing, defaultModels };
+}
+
+/** pino options shared by both apps: readable lines on a terminal, JSON lines otherwise. */
+export function loggerOptions(level: string) {
+  return {
+    level,
+    redact: {
+      paths: ["req.headers.authorization", "req.headers['x-api-key']", "req.headers['stripe-signature']"],
+      remove: true,
+    },
+    ...(process.stdout.isTTY
+      ? { transport: { target: "pino-pretty", options: { translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" } } }
+      : {}),
+  };
 }

@@ -39,7 +39,7 @@ const defaultReply: ReplyFn = () => ({ kind: "ok" });
  * A local HTTP server that speaks the chat-completions protocol shared by OpenAI and Mistral
  * (`POST /v1/chat/completions`), so tests run the real SDKs over real HTTP.
  */
-export async function startFakeChatServer(reply: ReplyFn = defaultReply) {
+export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 0) {
   const requests: ReceivedRequest[] = [];
   let replyFn = reply;
   const hanging = new Set<ServerResponse>();
@@ -106,7 +106,7 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply) {
         return;
     }
   });
-  server.listen(0, "127.0.0.1");
+  server.listen(port, "127.0.0.1");
   await once(server, "listening");
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 

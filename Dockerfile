@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# One image for both processes: the API (default CMD) and the workers (`npm run start:worker`).
+# tsx is a runtime dependency, so the TypeScript sources run as they are and no build step is needed.
+FROM node:24-slim
+
+ENV NODE_ENV=production
+WORKDIR /app
+
+# Manifests first, so the dependency layer is rebuilt only when they change. npm ci needs every
+# workspace's package.json to match the lockfile; tests/docker-compose.test.ts checks this list.
+COPY package.json package-lock.json ./
+COPY apps/api/package.json apps/api/
+COPY apps/worker/package.json apps/worker/
+COPY packages/config/package.json packages/config/
+COPY packages/db/package.json packages/db/
+COPY packages/errors/package.json packages/errors/
+COPY packages/providers/package.json packages/providers/
+COPY packages/queue/package.json packages/queue/
+COPY packages/tasks/package.json packages/tasks/
+COPY packages/testing/package.json packages/testing/
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# Sources, including packages/db/migrations (both processes migrate at start under an advisory lock).
+COPY tsconfig.json ./
+COPY apps ./apps
+COPY packages ./packages
+
+# Files stay owned by root, so the app cannot rewrite its own code.
+USER node
+
+EXPOSE 5000
+CMD ["npm", "run", "start:api"]

@@ -1,0 +1,8 @@
+import { ApiEnv, loadPricing, parseEnv } from "@aitasks/config";
+
+/** The API's configuration, read from the environment once, at start-up. */
+export function loadApiConfig(env: Record<string, string | undefined> = process.env) {
+  const vars = parseEnv(ApiEnv, env);
+  return { ...vars, ...loadPricing(vars) };
+}
+export type ApiConfig = ReturnType<typeof loadApiConfig>;

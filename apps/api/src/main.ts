@@ -1,0 +1,74 @@
+import { ConfigError, loggerOptions } from "@aitasks/config";
+import { createDatabase, migrateDatabase } from "@aitasks/db";
+import {
+  closeQueues,
+  createProducerConnection,
+  createQueues,
+  enqueue,
+  runTaskJobOptions,
+  taskFinishedChannel,
+} from "@aitasks/queue";
+import { pino } from "pino";
+import { buildApp } from "./app.js";
+import { loadApiConfig } from "./config.js";
+import { createTaskFinishedListener } from "./plugins/task-finished-listener.js";
+
+let config: ReturnType<typeof loadApiConfig>;
+try {
+  config = loadApiConfig();
+} catch (error) {
+  console.error(error instanceof ConfigError ? error.message : error);
+  process.exit(1);
+}
+
+const logger = pino(loggerOptions(config.LOG_LEVEL));
+await migrateDatabase(config.DATABASE_URL);
+
+const database = createDatabase(config.DATABASE_URL);
+const redis = createProducerConnection(config.REDIS_URL);
+redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
+const queues = createQueues(redis, config.QUEUE_PREFIX, (error) => logger.warn({ err: error }, "queue error"));
+const listener = createTaskFinishedListener(
+  createProducerConnection(config.REDIS_URL, { enableOfflineQueue: true, maxRetriesPerRequest: null }).on(
+    "error",
+    () => {},
+  ),
+  taskFinishedChannel(config.QUEUE_PREFIX),
+);
+const jobOptions = runTaskJobOptions(config.TASK_MAX_ATTEMPTS);
+
+const app = buildApp(
+  {
+    db: database.db,
+    pricing: config.pricing,
+    defaultModels: config.defaultModels,
+    enqueueTask: (taskId) => enqueue(queues, "run-task", { taskId }, jobOptions),
+    taskFinished: listener.signal,
+    healthChecks: { database: () => database.sql`select 1`, redis: () => redis.ping() },
+  },
+  { logger },
+);
+app.addHook("preClose", async () => listener.releaseAll());
+
+await app.listen({ port: config.PORT, host: config.HOST });
+
+let closing = false;
+async function shutdown(signal: string) {
+  if (closing) return;
+  closing = true;
+  logger.info({ signal }, "closing: finishing in-flight requests");
+  const forced = setTimeout(() => {
+    logger.error("shutdown took too long; exiting");
+    process.exit(1);
+  }, 20_000).unref();
+  await app.close();
+  await listener.close();
+  await closeQueues(queues);
+  redis.disconnect();
+  await database.close();
+  clearTimeout(forced);
+  logger.info("closed");
+  process.exit(0);
+}
+process.once("SIGTERM", () => void shutdown("SIGTERM"));
+process.once("SIGINT", () => void shutdown("SIGINT"));

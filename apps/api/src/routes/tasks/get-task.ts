@@ -1,0 +1,11 @@
+import { getTask, TaskIdParams, toTaskView } from "@aitasks/tasks";
+import type { FastifyInstance } from "fastify";
+import type { AppDeps } from "../../app.js";
+import { parseInput } from "../../http/parse-input.js";
+
+export function getTaskRoute(app: FastifyInstance, deps: AppDeps) {
+  app.get("/task/:id", async (request) => {
+    const { id } = parseInput(TaskIdParams, request.params);
+    return toTaskView(await getTask(deps.db, id));
+  });
+}

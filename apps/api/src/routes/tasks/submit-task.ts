@@ -1,0 +1,28 @@
+import { CreateTaskBody, SubmitQuery, submitTask, toCompletedAnswer, toSubmitted, waitForTask } from "@aitasks/tasks";
+import type { FastifyInstance } from "fastify";
+import type { AppDeps } from "../../app.js";
+import { parseInput } from "../../http/parse-input.js";
+
+export function submitTaskRoute(app: FastifyInstance, deps: AppDeps) {
+  app.post("/task", async (request, reply) => {
+    const body = parseInput(CreateTaskBody, request.body);
+    const { wait } = parseInput(SubmitQuery, request.query);
+    const submitted = await submitTask(
+      {
+        ...deps,
+        onEnqueueFailed: (taskId, error) =>
+          request.log.warn({ err: error, taskId }, "task stored but not queued; the reconciler will queue it"),
+      },
+      body,
+    );
+    reply.header("location", `/api/task/${submitted.id}`);
+    if (!wait) return reply.code(202).send(toSubmitted(submitted));
+
+    const task = await waitForTask(deps, submitted.id, wait * 1000);
+    if (task.status === "completed") return reply.code(200).send(toCompletedAnswer(task));
+    if (task.status === "failed") {
+      return reply.code(502).send({ error: task.error ?? "the task failed", task_id: task.id, status: task.status });
+    }
+    return reply.code(202).send(toSubmitted(task));
+  });
+}

@@ -1,0 +1,35 @@
+import { enqueue, runTaskJobOptions } from "@aitasks/queue";
+import { findStaleTasks } from "@aitasks/tasks";
+import type { JobHandler, WorkerDeps } from "./job-handler.js";
+import { runTaskJobId } from "./run-task.js";
+
+const BATCH = 500;
+
+/**
+ * Finds tasks whose job went missing (the enqueue after the insert was lost, or BullMQ gave up on
+ * a job whose workers kept dying) and queues them again. Tasks whose job is waiting, delayed or
+ * running are left alone, so running it often is harmless.
+ */
+export async function reconcileTasks(deps: WorkerDeps) {
+  const staleIds = await findStaleTasks(deps.runTask.db, deps.config.RECONCILE_AFTER_MS, BATCH);
+  const queue = deps.queues.tasks;
+  let requeued = 0;
+  for (const taskId of staleIds) {
+    const job = await queue.getJob(runTaskJobId({ taskId }));
+    const state = job ? await job.getState() : "missing";
+    if (state === "failed" && job) {
+      // A failed job keeps its id, so adding it again would be a silent no-op: retry it instead.
+      await job.retry("failed");
+    } else if (state === "missing" || state === "unknown" || state === "completed") {
+      if (job && state === "completed") await job.remove();
+      await enqueue(deps.queues, "run-task", { taskId }, runTaskJobOptions(deps.config.TASK_MAX_ATTEMPTS));
+    } else {
+      continue;
+    }
+    requeued++;
+  }
+  if (requeued > 0) deps.logger.warn({ requeued }, "reconciler queued tasks whose job was missing");
+  return { stale: staleIds.length, requeued };
+}
+
+export const handleReconcileTasks: JobHandler<"reconcile-tasks"> = (deps) => reconcileTasks(deps);

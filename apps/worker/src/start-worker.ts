@@ -1,0 +1,80 @@
+import { ProviderError } from "@aitasks/providers";
+import { type JobName, jobCatalog, QUEUE_NAMES, type QueueName } from "@aitasks/queue";
+import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
+import { handlers } from "./handlers/index.js";
+import type { WorkerDeps } from "./handlers/job-handler.js";
+
+export interface WorkerOptions {
+  connection: ConnectionOptions;
+  prefix: string;
+  concurrency: number;
+  lockDurationMs: number;
+  reconcileEveryMs: number;
+}
+
+const MAX_BACKOFF_MS = 60_000;
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+/** The `provider` backoff of run-task jobs: exponential from 1 s, capped; never sooner than the provider's Retry-After. */
+export function providerBackoff(attemptsMade: number, _type?: string, error?: Error): number {
+  const exponential = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.max(0, attemptsMade - 1));
+  const retryAfter = error instanceof ProviderError ? (error.retryAfterMs ?? 0) : 0;
+  return Math.max(exponential, Math.min(retryAfter, MAX_RETRY_AFTER_MS));
+}
+
+async function processJob(deps: WorkerDeps, job: Job): Promise<unknown> {
+  const name = job.name as JobName;
+  const entry = jobCatalog[name];
+  if (!entry) throw new UnrecoverableError(`unknown job "${job.name}"`);
+  const payload = entry.payload.safeParse(job.data);
+  if (!payload.success) throw new UnrecoverableError(`bad payload for ${name}: ${payload.error.message}`);
+  return (handlers[name] as (d: WorkerDeps, j: Job, p: unknown) => Promise<unknown>)(deps, job, payload.data);
+}
+
+/**
+ * Starts a worker on every queue of the catalog, and the reconciler's schedule (one schedule
+ * whatever the number of worker processes: `upsertJobScheduler` is idempotent by id).
+ */
+export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
+  const concurrencyOf: Record<QueueName, number> = { tasks: options.concurrency, maintenance: 1 };
+  const workers = QUEUE_NAMES.map((queueName) => {
+    const worker = new Worker(queueName, (job) => processJob(deps, job), {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: concurrencyOf[queueName],
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.lockDurationMs,
+      maxStalledCount: 2,
+      settings: { backoffStrategy: providerBackoff },
+    });
+    worker.on("error", (error) => deps.logger.error({ err: error, queue: queueName }, "worker error"));
+    worker.on("failed", (job, error) => {
+      if (job && !(error instanceof UnrecoverableError)) {
+        deps.logger.warn({ jobId: job.id, attempt: job.attemptsMade, err: error.message }, "job attempt failed");
+      }
+    });
+    return worker;
+  });
+
+  await deps.queues.maintenance.upsertJobScheduler(
+    "reconcile-tasks",
+    { every: options.reconcileEveryMs },
+    { name: "reconcile-tasks", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+  );
+
+  return {
+    workers,
+    /** Stops taking jobs and waits up to `timeoutMs` for running ones; the rest are handed back by lock expiry. */
+    async close(timeoutMs: number) {
+      let timer: NodeJS.Timeout | undefined;
+      const graceful = Promise.all(workers.map((worker) => worker.close()));
+      const timedOut = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), timeoutMs);
+      });
+      const result = await Promise.race([graceful, timedOut]);
+      clearTimeout(timer);
+      if (result === "timeout") await Promise.all(workers.map((worker) => worker.close(true)));
+      return result === "timeout" ? "forced" : "drained";
+    },
+  };
+}

@@ -1,0 +1,199 @@
+import { type FakeChatServer, type FakeReply, fakeAnswer, fakeUsage, startFakeChatServer } from "@aitasks/testing";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type ChatProvider, ProviderError, parseRetryAfter } from "./chat-provider.js";
+import { createProviders } from "./index.js";
+import { createMistralProvider } from "./mistral-provider.js";
+import { createOpenAIProvider } from "./openai-provider.js";
+
+let fake: FakeChatServer;
+
+beforeAll(async () => {
+  fake = await startFakeChatServer();
+});
+
+afterAll(async () => {
+  await fake?.close();
+});
+
+beforeEach(() => {
+  fake.requests.length = 0;
+  fake.setReply(() => ({ kind: "ok" }));
+});
+
+const API_KEY = "sk-test-key";
+
+interface Adapter {
+  name: string;
+  model: string;
+  create(timeoutMs?: number): ChatProvider;
+}
+
+const adapters: Adapter[] = [
+  {
+    name: "OpenAI",
+    model: "gpt-4o-mini",
+    create: (timeoutMs = 5_000) => createOpenAIProvider({ apiKey: API_KEY, baseURL: fake.openaiBaseURL, timeoutMs }),
+  },
+  {
+    name: "Mistral",
+    model: "mistral-small-latest",
+    create: (timeoutMs = 5_000) =>
+      createMistralProvider({ apiKey: API_KEY, serverURL: fake.mistralServerURL, timeoutMs }),
+  },
+];
+
+/** Runs one call against the fake answering `reply`, and returns the ProviderError it must fail with. */
+async function failure(provider: ChatProvider, model: string, reply: FakeReply): Promise<ProviderError> {
+  fake.setReply(() => reply);
+  const error = await provider.complete({ model, prompt: "hello" }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ProviderError);
+  return error as ProviderError;
+}
+
+describe.each(adapters)("$name provider against the fake server", ({ name, model, create }) => {
+  it("returns the answer and the exact usage, sending model, prompt and key", async () => {
+    const prompt = "What is the capital of France?";
+    const completion = await create().complete({ model, prompt });
+
+    expect(completion.text).toBe(fakeAnswer(prompt));
+    expect(completion.usage).toEqual(fakeUsage(prompt));
+    expect(completion.usage).toEqual({ promptTokens: prompt.length, completionTokens: 2 * prompt.length + 1 });
+    expect(fake.requests).toHaveLength(1);
+    expect(fake.requests[0]).toMatchObject({
+      path: "/v1/chat/completions",
+      model,
+      prompt,
+      authorization: `Bearer ${API_KEY}`,
+    });
+  });
+
+  it("reports the usage the server sends, not a guess", async () => {
+    fake.setReply(() => ({ kind: "ok", text: "fixed", promptTokens: 11, completionTokens: 0 }));
+    const completion = await create().complete({ model, prompt: "anything" });
+    expect(completion).toEqual({ text: "fixed", usage: { promptTokens: 11, completionTokens: 0 } });
+  });
+
+  it("429 with Retry-After is retryable, carries the delay, and is not retried by the SDK", async () => {
+    const error = await failure(create(), model, {
+      kind: "status",
+      status: 429,
+      message: "slow down",
+      headers: { "retry-after": "7" },
+    });
+    expect(error.retryable).toBe(true);
+    expect(error.retryAfterMs).toBe(7_000);
+    expect(error.message).toContain("429");
+    expect(error.message).toContain(name);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it("500 is retryable, with a single request", async () => {
+    const error = await failure(create(), model, { kind: "status", status: 500 });
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain("500");
+    expect(error.retryAfterMs).toBeUndefined();
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it.each([401, 400, 404])("%i is not retryable", async (status) => {
+    const error = await failure(create(), model, { kind: "status", status });
+    expect(error.retryable).toBe(false);
+    expect(error.message).toContain(String(status));
+    expect(error.message).toContain(name);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it("a server that never answers times out, retryably", async () => {
+    const started = Date.now();
+    const error = await failure(create(300), model, { kind: "hang" });
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain("did not answer within 300 ms");
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it("a reset connection is retryable", async () => {
+    const error = await failure(create(), model, { kind: "reset" });
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain(name);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it("a body that is not JSON is retryable", async () => {
+    const error = await failure(create(), model, { kind: "malformed" });
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain(name);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it("a response without usage fails, not retryably", async () => {
+    const error = await failure(create(), model, { kind: "ok", omitUsage: true });
+    expect(error.retryable).toBe(false);
+    expect(error.message).toContain("no token usage");
+    expect(error.message).toContain(name);
+    expect(fake.requests).toHaveLength(1);
+  });
+});
+
+describe("createProviders", () => {
+  it.each([
+    ["openai", "OPENAI_API_KEY", "gpt-4o-mini"],
+    ["mistral", "MISTRAL_API_KEY", "mistral-small-latest"],
+  ] as const)("without an api key, %s fails at once with a clear error", async (provider, variable, model) => {
+    const providers = createProviders({
+      openai: { apiKey: undefined, baseURL: fake.openaiBaseURL },
+      mistral: { apiKey: undefined, serverURL: fake.mistralServerURL },
+      timeoutMs: 1_000,
+    });
+    const error = await providers[provider].complete({ model, prompt: "hello" }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ProviderError);
+    expect((error as ProviderError).retryable).toBe(false);
+    expect((error as ProviderError).message).toBe(`${variable} is not configured`);
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it("with api keys, both providers reach the fake", async () => {
+    const providers = createProviders({
+      openai: { apiKey: "sk-openai", baseURL: fake.openaiBaseURL },
+      mistral: { apiKey: "sk-mistral", serverURL: fake.mistralServerURL },
+      timeoutMs: 5_000,
+    });
+    await expect(providers.openai.complete({ model: "gpt-4o-mini", prompt: "a" })).resolves.toEqual({
+      text: fakeAnswer("a"),
+      usage: fakeUsage("a"),
+    });
+    await expect(providers.mistral.complete({ model: "mistral-small-latest", prompt: "b" })).resolves.toEqual({
+      text: fakeAnswer("b"),
+      usage: fakeUsage("b"),
+    });
+    expect(fake.requests.map((r) => r.authorization)).toEqual(["Bearer sk-openai", "Bearer sk-mistral"]);
+  });
+});
+
+describe("parseRetryAfter", () => {
+  const now = Date.parse("2025-01-01T00:00:00Z");
+
+  it("reads seconds", () => {
+    expect(parseRetryAfter("7", now)).toBe(7_000);
+    expect(parseRetryAfter("0", now)).toBe(0);
+    expect(parseRetryAfter("1.5", now)).toBe(1_500);
+  });
+
+  it("reads an HTTP date, never going below zero", () => {
+    expect(parseRetryAfter("Wed, 01 Jan 2025 00:00:30 GMT", now)).toBe(30_000);
+    expect(parseRetryAfter("Tue, 31 Dec 2024 23:59:00 GMT", now)).toBe(0);
+  });
+
+  it("ignores what it cannot read", () => {
+    expect(parseRetryAfter("soon", now)).toBeUndefined();
+    expect(parseRetryAfter("", now)).toBeUndefined();
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});

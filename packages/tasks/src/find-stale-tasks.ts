@@ -1,0 +1,21 @@
+import { type Executor, tasks } from "@aitasks/db";
+import { and, asc, inArray, lt, sql } from "drizzle-orm";
+
+/**
+ * Unfinished tasks nobody has touched for `olderThanMs` (by Postgres's clock, which every
+ * machine shares): their job may have been lost. Oldest first, at most `limit`.
+ */
+export async function findStaleTasks(db: Executor, olderThanMs: number, limit: number): Promise<number[]> {
+  const rows = await db
+    .select({ id: tasks.id })
+    .from(tasks)
+    .where(
+      and(
+        inArray(tasks.status, ["pending", "processing"]),
+        lt(tasks.updatedAt, sql`now() - make_interval(secs => ${olderThanMs / 1000})`),
+      ),
+    )
+    .orderBy(asc(tasks.updatedAt))
+    .limit(limit);
+  return rows.map((row) => row.id);
+}

@@ -1,0 +1,55 @@
+import { PROVIDER_NAMES } from "@aitasks/providers";
+import { z } from "zod";
+
+export const TASK_STATUSES = ["pending", "processing", "completed", "failed"] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export const FINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(["completed", "failed"]);
+
+const text = (field: string) => z.string({ error: `${field} must be a string` });
+
+export const CreateTaskBody = z.object(
+  {
+    prompt: text("prompt")
+      .refine((prompt) => prompt.trim().length > 0, "prompt must not be empty")
+      // Postgres text cannot hold U+0000; refusing it here beats losing it silently.
+      .refine((prompt) => !prompt.includes("\u0000"), "prompt must not contain NUL (\\u0000) characters"),
+    provider: z.enum(PROVIDER_NAMES, { error: 'provider must be "openai" or "mistral"' }).default("openai"),
+    user_id: text("user_id")
+      .min(1, "user_id must not be empty")
+      .max(320, "user_id must be at most 320 characters")
+      .refine((id) => !id.includes("\u0000"), "user_id must not contain NUL characters")
+      .nullish(),
+    model: text("model").min(1, "model must not be empty").max(200, "model must be at most 200 characters").optional(),
+  },
+  { error: "body must be a JSON object" },
+);
+export type CreateTaskBody = z.infer<typeof CreateTaskBody>;
+
+export const SubmitQuery = z.object({
+  wait: z.coerce
+    .number({ error: "wait must be a number of seconds" })
+    .int("wait must be a whole number of seconds")
+    .min(1, "wait must be at least 1 second")
+    .max(60, "wait must be at most 60 seconds")
+    .optional(),
+});
+
+export const TaskIdParams = z.object({
+  id: z
+    .string()
+    .regex(/^[1-9]\d{0,15}$/, "task id must be a positive integer")
+    .transform(Number),
+});
+
+export const ListTasksQuery = z.object({
+  status: z.enum(TASK_STATUSES, { error: `status must be one of ${TASK_STATUSES.join(", ")}` }).optional(),
+  limit: z.coerce
+    .number({ error: "limit must be a number" })
+    .int("limit must be a whole number")
+    .min(1, "limit must be between 1 and 1000")
+    .max(1000, "limit must be between 1 and 1000")
+    .default(50),
+  user_id: z.string().min(1, "user_id must not be empty").optional(),
+  cursor: z.string().optional(),
+});
+export type ListTasksQuery = z.infer<typeof ListTasksQuery>;

@@ -1,0 +1,47 @@
+import type { tasks } from "@aitasks/db";
+
+type TaskRow = typeof tasks.$inferSelect;
+export type TaskRecord = TaskRow & { userIdentifier: string | null };
+
+const iso = (date: Date | null) => (date ? date.toISOString() : null);
+// `numeric` arrives as an exact decimal string; JSON carries money as a number (SPEC).
+const usd = (amount: string | null) => (amount === null ? null : Number(amount));
+
+/** The task as GET /api/task/:id shows it (SPEC.md). */
+export function toTaskView(task: TaskRecord) {
+  return {
+    id: task.id,
+    status: task.status,
+    provider: task.provider,
+    model: task.model,
+    input: task.input,
+    output: task.output,
+    tokens_used: task.tokensUsed,
+    prompt_tokens: task.promptTokens,
+    completion_tokens: task.completionTokens,
+    cost: usd(task.costUsd),
+    user_id: task.userIdentifier,
+    attempts: task.attempts,
+    error: task.error,
+    created_at: iso(task.createdAt),
+    started_at: iso(task.startedAt),
+    completed_at: iso(task.completedAt),
+  };
+}
+export type TaskView = ReturnType<typeof toTaskView>;
+
+/** The original API's answer for a finished task (POST /api/task?wait=N). */
+export function toCompletedAnswer(task: TaskRecord) {
+  return {
+    task_id: task.id,
+    status: task.status,
+    response: task.output,
+    tokens_used: task.tokensUsed,
+    cost: usd(task.costUsd),
+    provider: task.provider,
+  };
+}
+
+export function toSubmitted(task: Pick<TaskRow, "id" | "status" | "provider">) {
+  return { task_id: task.id, status: task.status, provider: task.provider };
+}

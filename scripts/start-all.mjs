@@ -1,0 +1,34 @@
+// `npm start`: the API and one worker (which also runs the schedulers) in one command, for a
+// laptop or a small box. Each process applies pending migrations under a lock at start.
+// To scale, run `npm run start:api` and any number of `npm run start:worker` instead.
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url));
+const roles = { api: "apps/api/src/main.ts", worker: "apps/worker/src/main.ts" };
+
+const children = Object.entries(roles).map(([role, entry]) => {
+  const child = spawn(tsx, [entry], { cwd: root, stdio: "inherit", env: process.env });
+  child.on("exit", (code, signal) => {
+    if (!stopping) {
+      console.error(`${role} exited (${signal ?? code}); stopping the others`);
+      stop("SIGTERM", code ?? 1);
+    } else if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) {
+      process.exit(exitCode);
+    }
+  });
+  return child;
+});
+
+let stopping = false;
+let exitCode = 0;
+function stop(signal, code = 0) {
+  if (stopping) return;
+  stopping = true;
+  exitCode = code;
+  for (const child of children) if (child.exitCode === null) child.kill(signal);
+  if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) process.exit(exitCode);
+}
+process.on("SIGINT", () => stop("SIGTERM"));
+process.on("SIGTERM", () => stop("SIGTERM"));
