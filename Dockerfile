@@ -11,11 +11,13 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
+COPY packages/billing/package.json packages/billing/
 COPY packages/config/package.json packages/config/
 COPY packages/db/package.json packages/db/
 COPY packages/errors/package.json packages/errors/
 COPY packages/providers/package.json packages/providers/
 COPY packages/queue/package.json packages/queue/
+COPY packages/reports/package.json packages/reports/
 COPY packages/tasks/package.json packages/tasks/
 COPY packages/testing/package.json packages/testing/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

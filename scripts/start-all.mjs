@@ -5,17 +5,19 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url));
 const roles = { api: "apps/api/src/main.ts", worker: "apps/worker/src/main.ts" };
 
 const children = Object.entries(roles).map(([role, entry]) => {
-  const child = spawn(tsx, [entry], { cwd: root, stdio: "inherit", env: process.env });
+  // tsx as a loader in the same process: its CLI would stand between the signal and our handlers.
+  const child = spawn(process.execPath, ["--import", "tsx", entry], { cwd: root, stdio: "inherit", env: process.env });
   child.on("exit", (code, signal) => {
     if (!stopping) {
       console.error(`${role} exited (${signal ?? code}); stopping the others`);
       stop("SIGTERM", code ?? 1);
-    } else if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) {
-      process.exit(exitCode);
+    } else {
+      // A child that failed to stop cleanly (its own shutdown timeout) makes the whole run fail.
+      if (code !== 0) exitCode = code ?? 1;
+      if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) process.exit(exitCode);
     }
   });
   return child;

@@ -1,3 +1,4 @@
+import { createStripeClient } from "@aitasks/billing";
 import { ConfigError, loggerOptions } from "@aitasks/config";
 import { createDatabase, migrateDatabase } from "@aitasks/db";
 import {
@@ -45,6 +46,14 @@ const app = buildApp(
     enqueueTask: (taskId) => enqueue(queues, "run-task", { taskId }, jobOptions),
     taskFinished: listener.signal,
     healthChecks: { database: () => database.sql`select 1`, redis: () => redis.ping() },
+    stripe: createStripeClient({ secretKey: config.STRIPE_SECRET_KEY, apiBaseUrl: config.STRIPE_API_BASE_URL }),
+    stripeWebhookSecret: config.STRIPE_WEBHOOK_SECRET,
+    checkout: {
+      subscriptionPriceId: config.STRIPE_SUBSCRIPTION_PRICE_ID,
+      microPaymentAmountCents: config.MICRO_PAYMENT_AMOUNT_CENTS,
+      currency: config.CURRENCY,
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+    },
   },
   { logger },
 );

@@ -62,6 +62,7 @@ const running = await startWorkers(deps, {
   concurrency: config.WORKER_CONCURRENCY,
   lockDurationMs: config.WORKER_LOCK_DURATION_MS,
   reconcileEveryMs: Math.min(60_000, config.RECONCILE_AFTER_MS),
+  rollupEveryMs: config.REPORT_ROLLUP_INTERVAL_MS,
 });
 logger.info({ concurrency: config.WORKER_CONCURRENCY, prefix: config.QUEUE_PREFIX }, "worker started");
 // Once at start too: tasks stored while no worker ran are picked up now, not a minute later.

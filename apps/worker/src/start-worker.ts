@@ -10,6 +10,7 @@ export interface WorkerOptions {
   concurrency: number;
   lockDurationMs: number;
   reconcileEveryMs: number;
+  rollupEveryMs: number;
 }
 
 const MAX_BACKOFF_MS = 60_000;
@@ -32,7 +33,8 @@ async function processJob(deps: WorkerDeps, job: Job): Promise<unknown> {
 }
 
 /**
- * Starts a worker on every queue of the catalog, and the reconciler's schedule (one schedule
+ * Starts a worker on every queue of the catalog, and the reconciler's and the report rollup's
+ * schedules (one schedule each
  * whatever the number of worker processes: `upsertJobScheduler` is idempotent by id).
  */
 export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
@@ -60,6 +62,11 @@ export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
     "reconcile-tasks",
     { every: options.reconcileEveryMs },
     { name: "reconcile-tasks", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+  );
+  await deps.queues.maintenance.upsertJobScheduler(
+    "rollup-reports",
+    { every: options.rollupEveryMs },
+    { name: "rollup-reports", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
   );
 
   return {

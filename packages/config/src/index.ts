@@ -26,9 +26,40 @@ export const CommonEnv = z.object({
   TASK_MAX_ATTEMPTS: positiveInt(100).default(3),
 });
 
+// Currencies whose smallest unit is the whole unit: amounts from Stripe would be off by 100.
+const ZERO_DECIMAL_CURRENCIES = [
+  "bif",
+  "clp",
+  "djf",
+  "gnf",
+  "jpy",
+  "kmf",
+  "krw",
+  "mga",
+  "pyg",
+  "rwf",
+  "ugx",
+  "vnd",
+  "vuv",
+  "xaf",
+  "xof",
+  "xpf",
+];
+
 export const ApiEnv = CommonEnv.extend({
   PORT: port.default(5000),
   HOST: z.string().min(1).default("0.0.0.0"),
+  STRIPE_SECRET_KEY: z.string().optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().optional(),
+  STRIPE_API_BASE_URL: url(/^https?$/, "http://127.0.0.1:12111").optional(),
+  STRIPE_SUBSCRIPTION_PRICE_ID: z.string().optional(),
+  MICRO_PAYMENT_AMOUNT_CENTS: positiveInt(99_999_999).default(100),
+  CURRENCY: z
+    .string()
+    .regex(/^[a-z]{3}$/, "must be a lowercase ISO currency code such as usd")
+    .refine((code) => !ZERO_DECIMAL_CURRENCIES.includes(code), "zero-decimal currencies are not supported")
+    .default("usd"),
+  PUBLIC_BASE_URL: url(/^https?$/, "https://tasks.example.com").default("http://localhost:5000"),
 });
 export type ApiEnv = z.infer<typeof ApiEnv>;
 
@@ -45,6 +76,7 @@ export const WorkerEnv = CommonEnv.extend({
   SHUTDOWN_TIMEOUT_MS: positiveInt(3_600_000).default(30_000),
   // Unfinished tasks untouched for this long are put back on the queue by the reconciler.
   RECONCILE_AFTER_MS: positiveInt(86_400_000).default(120_000),
+  REPORT_ROLLUP_INTERVAL_MS: positiveInt(86_400_000).default(60_000),
 });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 

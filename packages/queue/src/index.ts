@@ -18,6 +18,11 @@ export const jobCatalog = {
     payload: z.object({}),
     jobId: () => "reconcile-tasks",
   },
+  "rollup-reports": {
+    queue: "maintenance",
+    payload: z.object({ full: z.boolean().optional() }),
+    jobId: () => "rollup-reports",
+  },
 } as const;
 
 export type JobName = keyof typeof jobCatalog;

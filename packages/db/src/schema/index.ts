@@ -1,4 +1,8 @@
 // Every table and enum must be exported here: drizzle-kit only emits CREATE TYPE for exported enums.
 export * from "./ledger-entries.js";
+export * from "./report-rollups.js";
+export * from "./stats-counters.js";
+export * from "./stripe-events.js";
+export * from "./subscriptions.js";
 export * from "./tasks.js";
 export * from "./users.js";

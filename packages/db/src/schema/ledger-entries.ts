@@ -3,7 +3,8 @@ import { tasks } from "./tasks.js";
 import { users } from "./users.js";
 
 export const ledgerKind = pgEnum("ledger_kind", ["income", "expense"]);
-export const ledgerCategory = pgEnum("ledger_category", ["subscription", "micro_payment", "api_cost"]);
+// `refund` entries are negative income: what Stripe gave back, booked when it was refunded.
+export const ledgerCategory = pgEnum("ledger_category", ["subscription", "micro_payment", "refund", "api_cost"]);
 
 /**
  * Append-only record of every money movement. The unique keys make a second booking of the same
@@ -22,11 +23,15 @@ export const ledgerEntries = pgTable(
     userId: bigint("user_id", { mode: "number" }).references(() => users.id),
     taskId: bigint("task_id", { mode: "number" }).references(() => tasks.id),
     stripeObjectId: text("stripe_object_id"),
+    // For refunds: the refunded charge, whose refunds are summed to book only what is new.
+    stripeChargeId: text("stripe_charge_id"),
     createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
     unique("ledger_entries_category_task_id_key").on(t.category, t.taskId),
     unique("ledger_entries_category_stripe_object_id_key").on(t.category, t.stripeObjectId),
     index("ledger_entries_occurred_at_idx").on(t.occurredAt),
+    index("ledger_entries_created_at_idx").on(t.createdAt),
+    index("ledger_entries_stripe_charge_id_idx").on(t.stripeChargeId),
   ],
 );

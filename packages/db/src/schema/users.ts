@@ -5,5 +5,6 @@ export const users = pgTable("users", {
   id: bigserial("id", { mode: "number" }).primaryKey(),
   identifier: text("identifier").notNull().unique(),
   email: text("email"),
+  stripeCustomerId: text("stripe_customer_id").unique(),
   createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
 });

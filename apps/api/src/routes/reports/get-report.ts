@@ -1,0 +1,12 @@
+import { getReport, ReportParams, ReportQuery } from "@aitasks/reports";
+import type { FastifyInstance } from "fastify";
+import type { AppDeps } from "../../app.js";
+import { parseInput } from "../../http/parse-input.js";
+
+export function getReportRoute(app: FastifyInstance, deps: AppDeps) {
+  app.get("/report/:report_type", async (request) => {
+    const { report_type } = parseInput(ReportParams, request.params);
+    const { date } = parseInput(ReportQuery, request.query);
+    return getReport(deps.db, report_type, date);
+  });
+}

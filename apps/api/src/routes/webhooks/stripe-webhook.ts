@@ -1,0 +1,19 @@
+import { applyStripeEvent, verifyStripeEvent } from "@aitasks/billing";
+import type { FastifyInstance } from "fastify";
+import type { AppDeps } from "../../app.js";
+
+/**
+ * Stripe signs the exact bytes it sent, so this route gets the raw body: the JSON parser is
+ * replaced inside this encapsulated plugin only, and the other routes keep theirs.
+ */
+export async function stripeWebhookRoutes(app: FastifyInstance, deps: AppDeps) {
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+
+  app.post("/webhook/stripe", async (request) => {
+    const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const event = verifyStripeEvent(deps.stripeWebhookSecret, rawBody, request.headers["stripe-signature"]);
+    const outcome = await applyStripeEvent(deps.db, event);
+    request.log.info({ eventId: event.id, type: event.type, outcome }, "stripe event");
+    return { status: "success" };
+  });
+}

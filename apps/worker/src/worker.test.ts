@@ -1,0 +1,187 @@
+import { ledgerEntries, tasks } from "@aitasks/db";
+import { buildPricing, createProviders, ProviderError } from "@aitasks/providers";
+import { enqueue, runTaskJobOptions } from "@aitasks/queue";
+import { submitTask } from "@aitasks/tasks";
+import { type FakeChatServer, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
+import { eq } from "drizzle-orm";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { reconcileTasks } from "./handlers/reconcile-tasks.js";
+import { providerBackoff } from "./start-worker.js";
+import { startTestWorker } from "./testing/start-test-worker.js";
+
+const env = useTestEnvironment();
+let fake: FakeChatServer;
+let worker: Awaited<ReturnType<typeof startTestWorker>> | undefined;
+
+beforeAll(async () => {
+  fake = await startFakeChatServer();
+});
+afterAll(() => fake.close());
+beforeEach(() => {
+  fake.requests.length = 0;
+  fake.setReply(() => ({ kind: "ok" }));
+});
+afterEach(async () => {
+  await worker?.close();
+  worker = undefined;
+});
+
+async function submit(
+  running: Awaited<ReturnType<typeof startTestWorker>>,
+  body: { prompt: string; provider?: "openai" | "mistral" },
+  maxAttempts = 3,
+) {
+  const task = await submitTask(
+    {
+      db: running.db,
+      pricing: buildPricing(),
+      defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
+      enqueueTask: (taskId) => enqueue(running.queues, "run-task", { taskId }, runTaskJobOptions(maxAttempts)),
+      onEnqueueFailed: (_id, error) => {
+        throw error;
+      },
+    },
+    { provider: "openai", ...body },
+  );
+  return task.id;
+}
+
+async function waitForFinalTask(running: Awaited<ReturnType<typeof startTestWorker>>, id: number, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [task] = await running.db.select().from(tasks).where(eq(tasks.id, id));
+    if (task && (task.status === "completed" || task.status === "failed")) return task;
+    if (Date.now() > deadline) throw new Error(`task ${id} still ${task?.status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe("worker", () => {
+  it("retries a 429 after the provider's Retry-After, then completes", async () => {
+    worker = await startTestWorker(env, fake);
+    const timestamps: number[] = [];
+    fake.setReply((_request, index) => {
+      timestamps.push(Date.now());
+      return index === 0
+        ? { kind: "status", status: 429, headers: { "retry-after": "2" }, message: "slow down" }
+        : { kind: "ok" };
+    });
+
+    const id = await submit(worker, { prompt: "rate limited once" });
+    const task = await waitForFinalTask(worker, id);
+
+    expect(task).toMatchObject({ status: "completed", attempts: 2, error: null });
+    expect(fake.requests).toHaveLength(2);
+    // Exponential backoff alone would wait 1 s; Retry-After asked for 2 s.
+    expect(timestamps[1]! - timestamps[0]!).toBeGreaterThanOrEqual(1900);
+    expect(await worker.db.select().from(ledgerEntries).where(eq(ledgerEntries.taskId, id))).toHaveLength(1);
+  });
+
+  it("fails a task after TASK_MAX_ATTEMPTS provider calls when the provider keeps answering 500", async () => {
+    worker = await startTestWorker(env, fake, { maxAttempts: 3 });
+    fake.setReply(() => ({ kind: "status", status: 500, message: "boom" }));
+
+    const id = await submit(worker, { prompt: "always 500", provider: "mistral" }, 3);
+    const task = await waitForFinalTask(worker, id);
+
+    expect(task.status).toBe("failed");
+    expect(task.error).toContain("500");
+    expect(task.attempts).toBe(3);
+    expect(fake.requests).toHaveLength(3);
+    const job = await worker.queues.tasks.getJob(`task-${id}`);
+    expect(await job?.getState()).toBe("failed");
+    expect(await worker.db.select().from(ledgerEntries).where(eq(ledgerEntries.taskId, id))).toHaveLength(0);
+  });
+
+  it("fails at once, with one call, on a 401", async () => {
+    worker = await startTestWorker(env, fake);
+    fake.setReply(() => ({ kind: "status", status: 401, message: "Incorrect API key provided" }));
+
+    const id = await submit(worker, { prompt: "bad key" });
+    const task = await waitForFinalTask(worker, id);
+
+    expect(task).toMatchObject({ status: "failed", attempts: 1 });
+    expect(task.error).toMatch(/401.*Incorrect API key provided/);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it("retries a provider that does not answer within PROVIDER_TIMEOUT_MS, then fails with a clear error", async () => {
+    worker = await startTestWorker(env, fake, { maxAttempts: 2, providerTimeoutMs: 300 });
+    fake.setReply(() => ({ kind: "hang" }));
+
+    const id = await submit(worker, { prompt: "hangs" }, 2);
+    const task = await waitForFinalTask(worker, id);
+
+    expect(task).toMatchObject({ status: "failed", attempts: 2, error: "OpenAI did not answer within 300 ms" });
+    expect(fake.requests).toHaveLength(2);
+  });
+
+  it("fails a task whose provider has no API key, and keeps working", async () => {
+    worker = await startTestWorker(env, fake, {
+      providers: createProviders({
+        openai: { apiKey: "sk-test", baseURL: fake.openaiBaseURL },
+        mistral: {},
+        timeoutMs: 5_000,
+      }),
+    });
+
+    const mistralTask = await waitForFinalTask(worker, await submit(worker, { prompt: "x", provider: "mistral" }));
+    const openaiTask = await waitForFinalTask(worker, await submit(worker, { prompt: "y", provider: "openai" }));
+
+    expect(mistralTask).toMatchObject({ status: "failed", error: "MISTRAL_API_KEY is not configured" });
+    expect(openaiTask.status).toBe("completed");
+    expect(fake.requests.map((r) => r.prompt)).toEqual(["y"]);
+  });
+});
+
+describe("reconciler", () => {
+  it("queues a stored task whose job was never added, and one whose job failed for good", async () => {
+    worker = await startTestWorker(env, fake, { reconcileAfterMs: 1 });
+    const pricing = buildPricing();
+    const lost = await submitTask(
+      {
+        db: worker.db,
+        pricing,
+        defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
+        enqueueTask: () => Promise.reject(new Error("redis is down")),
+        onEnqueueFailed: () => {},
+      },
+      { prompt: "never queued", provider: "openai" },
+    );
+    // A job that BullMQ gave up on (as after repeated stalls) while the task stayed unfinished.
+    fake.setReply(() => ({ kind: "status", status: 401 }));
+    const stuck = await submit(worker, { prompt: "stuck" });
+    await waitForFinalTask(worker, stuck);
+    await worker.db.update(tasks).set({ status: "processing", error: null }).where(eq(tasks.id, stuck));
+    fake.setReply(() => ({ kind: "ok" }));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+
+    const result = await reconcileTasks(worker.deps);
+
+    expect(result.requeued).toBe(2);
+    expect((await waitForFinalTask(worker, lost.id)).status).toBe("completed");
+    expect((await waitForFinalTask(worker, stuck)).status).toBe("completed");
+    // Nothing is stale any more, and a second pass queues nothing twice.
+    expect((await reconcileTasks(worker.deps)).requeued).toBe(0);
+  });
+
+  it("leaves alone tasks whose job is still waiting or running", async () => {
+    worker = await startTestWorker(env, fake, { reconcileAfterMs: 1 });
+    fake.setReply(() => ({ kind: "ok", delayMs: 1500 }));
+    const id = await submit(worker, { prompt: "slow" });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    expect((await reconcileTasks(worker.deps)).requeued).toBe(0);
+    expect((await waitForFinalTask(worker, id)).status).toBe("completed");
+    expect(fake.requests).toHaveLength(1);
+  });
+});
+
+describe("providerBackoff", () => {
+  it("grows exponentially from 1 s, capped at a minute, and honours Retry-After", () => {
+    expect([1, 2, 3, 4, 10].map((attempt) => providerBackoff(attempt))).toEqual([1000, 2000, 4000, 8000, 60_000]);
+    const rateLimited = new ProviderError("429", true, 30_000);
+    expect(providerBackoff(1, "provider", rateLimited)).toBe(30_000);
+    expect(providerBackoff(1, "provider", new ProviderError("429", true, 3_600_000))).toBe(300_000);
+  });
+});

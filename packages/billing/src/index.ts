@@ -1,0 +1,3 @@
+export * from "./apply-stripe-event.js";
+export * from "./checkout.js";
+export * from "./stripe-client.js";

@@ -1,0 +1,62 @@
+import { NotConfiguredError, UpstreamError, ValidationError } from "@aitasks/errors";
+import Stripe from "stripe";
+
+export interface StripeConfig {
+  secretKey?: string | undefined;
+  webhookSecret?: string | undefined;
+  /** Another Stripe API endpoint (a local fake in tests): host, port and protocol are taken from it. */
+  apiBaseUrl?: string | undefined;
+}
+
+/** The SDK client, or undefined when no secret key is configured (checkout then answers 503). */
+export function createStripeClient(config: StripeConfig): Stripe | undefined {
+  if (!config.secretKey) return undefined;
+  const options: ConstructorParameters<typeof Stripe>[1] = { maxNetworkRetries: 1, timeout: 20_000 };
+  if (config.apiBaseUrl) {
+    const url = new URL(config.apiBaseUrl);
+    options.host = url.hostname;
+    options.protocol = url.protocol === "http:" ? "http" : "https";
+    options.port = url.port || (url.protocol === "http:" ? 80 : 443);
+  }
+  return new Stripe(config.secretKey, options);
+}
+
+export function requireStripe(stripe: Stripe | undefined): Stripe {
+  if (!stripe) throw new NotConfiguredError("payments are not available: STRIPE_SECRET_KEY is not configured");
+  return stripe;
+}
+
+/** Stripe failures become 502s the client can read; our own errors pass through. */
+export async function callStripe<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof Stripe.errors.StripeError) {
+      throw new UpstreamError(`Stripe refused the request: ${error.message}`, false, { cause: error });
+    }
+    throw error;
+  }
+}
+
+// Stripe's own default: events signed more than 5 minutes ago are refused (replay protection).
+const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+/** Verifies a webhook delivery against the raw body; the parsed event is only trusted after this. */
+export function verifyStripeEvent(
+  webhookSecret: string | undefined,
+  rawBody: Buffer,
+  signature: string | string[] | undefined,
+): Stripe.Event {
+  if (!webhookSecret)
+    throw new NotConfiguredError("webhooks are not available: STRIPE_WEBHOOK_SECRET is not configured");
+  if (typeof signature !== "string" || signature.length === 0) {
+    throw new ValidationError("missing Stripe-Signature header");
+  }
+  try {
+    return Stripe.webhooks.constructEvent(rawBody, signature, webhookSecret, SIGNATURE_TOLERANCE_SECONDS);
+  } catch (error) {
+    // Stripe's message goes on for a paragraph; its first sentence says what failed.
+    const reason = (error as Error).message.split(/(?<=\.)\s/)[0]?.trim();
+    throw new ValidationError(`invalid Stripe signature: ${reason}`);
+  }
+}

@@ -1,0 +1,78 @@
+import { amountToNumber, type Executor, ledgerCategory, parseAmount, reportRollups } from "@aitasks/db";
+import { and, eq, sql } from "drizzle-orm";
+import { z } from "zod";
+
+export const REPORT_TYPES = ["daily", "weekly", "monthly"] as const;
+export type ReportType = (typeof REPORT_TYPES)[number];
+
+export const ReportParams = z.object({
+  report_type: z.enum(REPORT_TYPES, { error: "report type must be daily, weekly or monthly" }),
+});
+
+export const ReportQuery = z.object({
+  date: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, "date must be YYYY-MM-DD")
+    .refine((date) => {
+      const parsed = new Date(`${date}T00:00:00Z`);
+      return !Number.isNaN(parsed.getTime()) && parsed.toISOString().startsWith(date);
+    }, "date is not a real calendar date")
+    .optional(),
+});
+
+const day = (date: Date) => date.toISOString().slice(0, 10);
+
+/** First and last day (inclusive) of the UTC period of `type` that contains `date`. */
+export function periodOf(type: ReportType, date: string): { start: string; end: string } {
+  const d = new Date(`${date}T00:00:00Z`);
+  if (type === "daily") return { start: date, end: date };
+  if (type === "weekly") {
+    const monday = new Date(d);
+    monday.setUTCDate(d.getUTCDate() - ((d.getUTCDay() + 6) % 7));
+    const sunday = new Date(monday);
+    sunday.setUTCDate(monday.getUTCDate() + 6);
+    return { start: day(monday), end: day(sunday) };
+  }
+  const first = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
+  const last = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 0));
+  return { start: day(first), end: day(last) };
+}
+
+const INCOME_CATEGORIES = ledgerCategory.enumValues.filter((category) => category !== "api_cost");
+
+/**
+ * The report as SPEC.md shapes it, read from the rollup only. A period with nothing booked, or
+ * not rolled up yet, reads as zeros; `generated_at` says as of which rollup the figures hold.
+ */
+export async function getReport(db: Executor, type: ReportType, date: string = day(new Date())) {
+  const { start, end } = periodOf(type, date);
+  const rows = await db
+    .select({ kind: reportRollups.kind, category: reportRollups.category, amount: reportRollups.amountUsd })
+    .from(reportRollups)
+    .where(and(eq(reportRollups.period, type), eq(reportRollups.periodStart, start)));
+  const [state] = await db.execute<{ at: string }>(
+    sql`select last_finished_at::text as at from report_rollup_state where id = 1`,
+  );
+
+  const byCategory = new Map(rows.map((row) => [row.category, parseAmount(row.amount)]));
+  const sum = (kind: "income" | "expense") =>
+    rows.filter((row) => row.kind === kind).reduce((total, row) => total + parseAmount(row.amount), 0n);
+  const income = sum("income");
+  const expenses = sum("expense");
+  const amountOf = (category: string) => amountToNumber(byCategory.get(category as never) ?? 0n);
+
+  return {
+    date: start,
+    period: type,
+    start,
+    end,
+    income: amountToNumber(income),
+    expenses: amountToNumber(expenses),
+    profit: amountToNumber(income - expenses),
+    breakdown: {
+      income_breakdown: Object.fromEntries(INCOME_CATEGORIES.map((category) => [category, amountOf(category)])),
+      expense_breakdown: { api_cost: amountOf("api_cost") },
+    },
+    generated_at: state ? new Date(state.at).toISOString() : null,
+  };
+}

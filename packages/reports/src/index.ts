@@ -1,0 +1,3 @@
+export * from "./get-report.js";
+export * from "./get-stats.js";
+export * from "./rollup-reports.js";

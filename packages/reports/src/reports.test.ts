@@ -1,0 +1,191 @@
+import { createDatabase, ledgerEntries } from "@aitasks/db";
+import { useTestEnvironment } from "@aitasks/testing";
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { getReport, periodOf } from "./get-report.js";
+import { getStats } from "./get-stats.js";
+import { rollupReports } from "./rollup-reports.js";
+
+const env = useTestEnvironment();
+let database: ReturnType<typeof createDatabase>;
+
+beforeAll(() => {
+  database = createDatabase(env.databaseUrl, { max: 3 });
+});
+afterAll(() => database.close());
+beforeEach(async () => {
+  await database.sql`truncate ledger_entries, report_rollups, report_rollup_state, stats_counters, tasks, users cascade`;
+});
+
+let objectSequence = 0;
+type Category = "subscription" | "micro_payment" | "refund" | "api_cost";
+function book(category: Category, amount: string, occurredAt: string) {
+  return database.db.insert(ledgerEntries).values({
+    kind: category === "api_cost" ? "expense" : "income",
+    category,
+    amountUsd: amount,
+    occurredAt: new Date(occurredAt),
+    stripeObjectId: `obj_${++objectSequence}`,
+  });
+}
+
+describe("periodOf", () => {
+  it("uses UTC days, ISO weeks from Monday, and calendar months", () => {
+    expect(periodOf("daily", "2025-01-15")).toEqual({ start: "2025-01-15", end: "2025-01-15" });
+    expect(periodOf("weekly", "2025-01-15")).toEqual({ start: "2025-01-13", end: "2025-01-19" });
+    expect(periodOf("weekly", "2025-01-19")).toEqual({ start: "2025-01-13", end: "2025-01-19" });
+    expect(periodOf("weekly", "2026-01-01")).toEqual({ start: "2025-12-29", end: "2026-01-04" });
+    expect(periodOf("monthly", "2024-02-10")).toEqual({ start: "2024-02-01", end: "2024-02-29" });
+    expect(periodOf("monthly", "2025-12-31")).toEqual({ start: "2025-12-01", end: "2025-12-31" });
+  });
+});
+
+describe("report rollup", () => {
+  it("splits entries at UTC day, ISO week, month and year boundaries", async () => {
+    await book("subscription", "10.00", "2025-12-31T23:59:59.999Z"); // Wednesday, last instant of 2025
+    await book("micro_payment", "1.00", "2026-01-01T00:00:00.000Z"); // Thursday, same ISO week
+    await book("api_cost", "0.25", "2026-01-05T00:00:00.000Z"); // Monday: the next week
+    await book("micro_payment", "2.00", "2026-03-31T12:00:00Z"); // a week spanning March and April
+    await book("micro_payment", "3.00", "2026-04-02T12:00:00Z");
+
+    await rollupReports(database.db);
+
+    expect(await getReport(database.db, "daily", "2025-12-31")).toMatchObject({
+      date: "2025-12-31",
+      income: 10,
+      expenses: 0,
+      profit: 10,
+    });
+    expect(await getReport(database.db, "daily", "2026-01-01")).toMatchObject({ income: 1 });
+    expect(await getReport(database.db, "weekly", "2026-01-02")).toMatchObject({
+      date: "2025-12-29",
+      start: "2025-12-29",
+      end: "2026-01-04",
+      income: 11,
+      expenses: 0,
+      breakdown: { income_breakdown: { subscription: 10, micro_payment: 1, refund: 0 }, expense_breakdown: { api_cost: 0 } },
+    });
+    expect(await getReport(database.db, "weekly", "2026-01-05")).toMatchObject({ income: 0, expenses: 0.25, profit: -0.25 });
+    expect(await getReport(database.db, "monthly", "2025-12-15")).toMatchObject({ date: "2025-12-01", end: "2025-12-31", income: 10 });
+    expect(await getReport(database.db, "monthly", "2026-01-31")).toMatchObject({ income: 1, expenses: 0.25, profit: 0.75 });
+    expect(await getReport(database.db, "weekly", "2026-04-05")).toMatchObject({ start: "2026-03-30", income: 5 });
+    expect(await getReport(database.db, "monthly", "2026-03-01")).toMatchObject({ income: 2 });
+    expect(await getReport(database.db, "monthly", "2026-04-30")).toMatchObject({ income: 3 });
+  });
+
+  it("answers zeros for a period with nothing booked, and says when it was generated", async () => {
+    const before = await getReport(database.db, "daily", "2030-06-01");
+    expect(before).toMatchObject({ income: 0, expenses: 0, profit: 0, generated_at: null });
+
+    const { generatedAt } = await rollupReports(database.db);
+    const after = await getReport(database.db, "monthly", "2030-06-01");
+    expect(after).toMatchObject({ date: "2030-06-01", end: "2030-06-30", income: 0, expenses: 0, profit: 0 });
+    expect(new Date(after.generated_at!).getTime()).toBeGreaterThanOrEqual(generatedAt.getTime());
+  });
+
+  it("nets refunds against income", async () => {
+    await book("micro_payment", "5.00", "2026-02-10T10:00:00Z");
+    await book("refund", "-2.50", "2026-02-11T10:00:00Z");
+    await rollupReports(database.db);
+
+    expect(await getReport(database.db, "monthly", "2026-02-01")).toMatchObject({
+      income: 2.5,
+      breakdown: { income_breakdown: { micro_payment: 5, refund: -2.5 } },
+    });
+  });
+
+  it("updates a past period when a late entry arrives after it was rolled up", async () => {
+    await book("subscription", "20.00", "2026-05-05T10:00:00Z");
+    await rollupReports(database.db);
+    expect(await getReport(database.db, "monthly", "2026-05-01")).toMatchObject({ income: 20 });
+
+    // A refund for May booked in July, and a late webhook for May itself.
+    await book("refund", "-5.00", "2026-05-20T00:00:00Z");
+    await book("subscription", "7.25", "2026-05-31T23:00:00Z");
+    const second = await rollupReports(database.db);
+
+    expect(second.rows).toBeGreaterThan(0);
+    expect(await getReport(database.db, "monthly", "2026-05-01")).toMatchObject({ income: 22.25 });
+    expect(await getReport(database.db, "weekly", "2026-05-05")).toMatchObject({ income: 20 });
+    expect(await getReport(database.db, "daily", "2026-05-31")).toMatchObject({ income: 7.25 });
+  });
+
+  it("matches a straight SQL sum of the ledger, to the last digit, for every period", async () => {
+    const amounts = ["0.000123", "19.99", "0.000000000001", "-3.333333333333", "1234567.891011121314"];
+    for (let i = 0; i < 60; i++) {
+      const day = new Date(Date.UTC(2025, 10, 1) + i * 37 * 3_600_000).toISOString();
+      await book(i % 7 === 0 ? "api_cost" : i % 5 === 0 ? "refund" : "micro_payment", amounts[i % amounts.length]!, day);
+    }
+    await rollupReports(database.db);
+
+    const mismatches = await database.sql`
+      with expected as (
+        select p.period, p.start, l.kind, l.category, sum(l.amount_usd) as amount
+        from ledger_entries l
+        cross join lateral (values
+          ('daily'::report_period, (l.occurred_at at time zone 'UTC')::date),
+          ('weekly', date_trunc('week', l.occurred_at at time zone 'UTC')::date),
+          ('monthly', date_trunc('month', l.occurred_at at time zone 'UTC')::date)
+        ) as p(period, start)
+        group by 1, 2, 3, 4
+      )
+      select * from expected e
+      full join report_rollups r
+        on r.period = e.period and r.period_start = e.start and r.kind = e.kind and r.category = e.category
+      where r.amount_usd is distinct from e.amount`;
+    expect(mismatches).toEqual([]);
+    expect((await database.sql`select count(*)::int as n from report_rollups`)[0]!.n).toBeGreaterThan(60);
+  });
+
+  it("sums 10,000 task costs of $0.000123 to exactly $1.23 in reports and stats", async () => {
+    await database.sql`
+      with inserted as (
+        insert into tasks (status, provider, model, input, output, prompt_tokens, completion_tokens, tokens_used,
+                           cost_usd, completed_at)
+        select 'completed', 'openai', 'gpt-4o-mini', 'p' || n, 'a', 100, 200, 300, 0.000123,
+               timestamptz '2026-07-15 12:00:00+00' + n * interval '1 second'
+        from generate_series(1, 10000) as n
+        returning id, cost_usd, completed_at
+      )
+      insert into ledger_entries (kind, category, amount_usd, occurred_at, task_id)
+      select 'expense', 'api_cost', cost_usd, completed_at, id from inserted`;
+    await rollupReports(database.db);
+
+    const report = await getReport(database.db, "monthly", "2026-07-01");
+    expect(report).toMatchObject({ expenses: 1.23, profit: -1.23, breakdown: { expense_breakdown: { api_cost: 1.23 } } });
+    const stats = await getStats(database.db);
+    expect(stats.tasks).toMatchObject({ total: 10_000, completed: 10_000, total_tokens: 3_000_000, total_cost: 1.23 });
+    expect(stats.financials).toEqual({ total_income: 0, total_expenses: 1.23, profit: -1.23 });
+    // What adding the costs as floats would have given instead.
+    expect(Array.from({ length: 10_000 }, () => 0.000123).reduce((a, b) => a + b, 0)).not.toBe(1.23);
+  });
+
+  it("rebuilds every period on a full rollup", async () => {
+    await book("micro_payment", "4.00", "2024-03-03T03:03:03Z");
+    await rollupReports(database.db);
+    await database.sql`delete from report_rollups`;
+
+    expect((await rollupReports(database.db, { full: true })).rows).toBe(3);
+    expect(await getReport(database.db, "weekly", "2024-03-03")).toMatchObject({ start: "2024-02-26", income: 4 });
+  });
+});
+
+describe("stats", () => {
+  it("counts tasks by status, users, active subscriptions and ledger totals", async () => {
+    await database.sql`insert into users (identifier) values ('a'), ('b'), ('c')`;
+    await database.sql`insert into tasks (provider, model, input) select 'openai', 'gpt-4o-mini', 'x' from generate_series(1, 5)`;
+    await database.sql`update tasks set status = 'processing' where id in (select id from tasks order by id limit 3)`;
+    await database.sql`update tasks set status = 'failed' where id in (select id from tasks order by id limit 1)`;
+    await database.sql`update tasks set status = 'completed', tokens_used = 10, cost_usd = 0.5 where id in (select id from tasks order by id offset 1 limit 2)`;
+    await database.sql`insert into subscriptions (id, status, state_at) values ('sub_1', 'active', now()), ('sub_2', 'canceled', now()), ('sub_3', 'trialing', now())`;
+    await book("subscription", "30.00", "2026-01-01T00:00:00Z");
+    await book("refund", "-0.01", "2026-01-02T00:00:00Z");
+    await book("api_cost", "1.00", "2026-01-02T00:00:00Z");
+
+    expect(await getStats(database.db)).toEqual({
+      tasks: { total: 5, pending: 2, processing: 0, completed: 2, failed: 1, total_tokens: 20, total_cost: 1 },
+      users: { total: 3, subscriptions: 2 },
+      financials: { total_income: 29.99, total_expenses: 1, profit: 28.99 },
+    });
+  });
+});

@@ -1,0 +1,60 @@
+import type { Database } from "@aitasks/db";
+import { sql } from "drizzle-orm";
+
+// Any constant shared by every process; it names the lock that keeps rollups one at a time.
+const ROLLUP_LOCK_ID = 727_274_002;
+// A ledger row is stamped with its transaction's start; one that committed after the previous
+// rollup read the ledger can be this much older than that rollup's start. Our writes take milliseconds.
+const LATE_COMMIT_MARGIN = "5 minutes";
+
+export interface RollupResult {
+  /** Rollup rows written (one per period, kind and category touched). */
+  rows: number;
+  generatedAt: Date;
+}
+
+/**
+ * Recomputes the daily, weekly (ISO, from Monday) and monthly sums of every period that has
+ * ledger rows written since the last rollup (late webhooks and refunds reach back in time), in
+ * one set-based statement, and upserts them. `full` recomputes every period. One rollup runs at
+ * a time, whatever the number of worker processes.
+ */
+export async function rollupReports(db: Database, { full = false }: { full?: boolean } = {}): Promise<RollupResult> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${ROLLUP_LOCK_ID})`);
+    const [state] = await tx.execute<{ last_started_at: string | null }>(
+      sql`select last_started_at::text from report_rollup_state where id = 1`,
+    );
+    const since = full || !state?.last_started_at ? null : state.last_started_at;
+
+    const written = await tx.execute(sql`
+      with touched_days as (
+        select distinct (occurred_at at time zone 'UTC')::date as day
+        from ledger_entries
+        where ${since}::timestamptz is null or created_at >= ${since}::timestamptz - ${LATE_COMMIT_MARGIN}::interval
+      ), touched as (
+        select 'daily'::report_period as period, day as period_start, day + 1 as period_end from touched_days
+        union
+        select 'weekly', date_trunc('week', day)::date, date_trunc('week', day)::date + 7 from touched_days
+        union
+        select 'monthly', date_trunc('month', day)::date, (date_trunc('month', day) + interval '1 month')::date
+        from touched_days
+      )
+      insert into report_rollups (period, period_start, kind, category, amount_usd, generated_at)
+      select t.period, t.period_start, l.kind, l.category, sum(l.amount_usd), now()
+      from touched t
+      join ledger_entries l
+        on l.occurred_at >= t.period_start::timestamp at time zone 'UTC'
+       and l.occurred_at < t.period_end::timestamp at time zone 'UTC'
+      group by t.period, t.period_start, l.kind, l.category
+      on conflict (period, period_start, kind, category)
+      do update set amount_usd = excluded.amount_usd, generated_at = excluded.generated_at
+      returning 1`);
+
+    const [finished] = await tx.execute<{ generated_at: string }>(sql`
+      insert into report_rollup_state (id, last_started_at, last_finished_at) values (1, now(), clock_timestamp())
+      on conflict (id) do update set last_started_at = excluded.last_started_at, last_finished_at = excluded.last_finished_at
+      returning now()::text as generated_at`);
+    return { rows: written.length, generatedAt: new Date(finished!.generated_at) };
+  });
+}

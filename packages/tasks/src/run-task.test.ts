@@ -1,0 +1,202 @@
+import { createDatabase, ledgerEntries, tasks } from "@aitasks/db";
+import { buildPricing, createProviders } from "@aitasks/providers";
+import { type FakeChatServer, fakeAnswer, fakeUsage, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type RunTaskDeps, runTask } from "./run-task.js";
+import type { CreateTaskBody } from "./schemas.js";
+import { submitTask } from "./submit-task.js";
+
+const env = useTestEnvironment();
+let database: ReturnType<typeof createDatabase>;
+let fake: FakeChatServer;
+let finished: number[];
+let deps: RunTaskDeps;
+const pricing = buildPricing();
+
+beforeAll(async () => {
+  database = createDatabase(env.databaseUrl, { max: 5 });
+  fake = await startFakeChatServer();
+  deps = {
+    db: database.db,
+    pricing,
+    providers: createProviders({
+      openai: { apiKey: "sk-test", baseURL: fake.openaiBaseURL },
+      mistral: { apiKey: "mistral-test", serverURL: fake.mistralServerURL },
+      timeoutMs: 5_000,
+    }),
+    maxRuns: 5,
+    onFinished: async (taskId) => {
+      finished.push(taskId);
+    },
+  };
+});
+afterAll(async () => {
+  await fake.close();
+  await database.close();
+});
+beforeEach(() => {
+  finished = [];
+  fake.requests.length = 0;
+  fake.setReply(() => ({ kind: "ok" }));
+});
+
+async function createTask(body: Partial<CreateTaskBody> = {}) {
+  const submitted = await submitTask(
+    {
+      db: database.db,
+      pricing,
+      defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
+      enqueueTask: async () => {},
+      onEnqueueFailed: () => {},
+    },
+    { prompt: `prompt ${Math.random()}`, provider: "openai", ...body },
+  );
+  return submitted.id;
+}
+
+const taskRow = async (id: number) => (await database.db.select().from(tasks).where(eq(tasks.id, id)))[0]!;
+const ledgerRows = (id: number) => database.db.select().from(ledgerEntries).where(eq(ledgerEntries.taskId, id));
+
+describe("runTask", () => {
+  it("completes the task with the answer, exact tokens and cost, and books one api_cost expense", async () => {
+    const prompt = "What is artificial intelligence?";
+    const id = await createTask({ prompt, user_id: "ada@example.com" });
+
+    expect(await runTask(deps, id, { finalAttempt: false })).toEqual({ outcome: "completed" });
+
+    const usage = fakeUsage(prompt);
+    // gpt-4o-mini: $0.15 per 1M input tokens, $0.60 per 1M output tokens.
+    const expectedPico = BigInt(usage.promptTokens) * 150_000n + BigInt(usage.completionTokens) * 600_000n;
+    const expectedCost = `${expectedPico / 10n ** 12n}.${(expectedPico % 10n ** 12n).toString().padStart(12, "0")}`;
+    const task = await taskRow(id);
+    expect(task).toMatchObject({
+      status: "completed",
+      output: fakeAnswer(prompt),
+      promptTokens: usage.promptTokens,
+      completionTokens: usage.completionTokens,
+      tokensUsed: usage.promptTokens + usage.completionTokens,
+      costUsd: expectedCost,
+      attempts: 1,
+      error: null,
+    });
+    expect(task.startedAt).toBeInstanceOf(Date);
+    expect(task.completedAt!.getTime()).toBeGreaterThanOrEqual(task.startedAt!.getTime());
+
+    const ledger = await ledgerRows(id);
+    expect(ledger).toHaveLength(1);
+    expect(ledger[0]).toMatchObject({
+      kind: "expense",
+      category: "api_cost",
+      amountUsd: expectedCost,
+      userId: task.userId,
+    });
+    expect(ledger[0]!.occurredAt).toEqual(task.completedAt);
+    expect(fake.requests).toHaveLength(1);
+    expect(fake.requests[0]).toMatchObject({ model: "gpt-4o-mini", prompt });
+    expect(finished).toEqual([id]);
+  });
+
+  it("does not call the provider or book again when the task already completed", async () => {
+    const id = await createTask();
+    await runTask(deps, id, { finalAttempt: false });
+    const before = await taskRow(id);
+
+    expect(await runTask(deps, id, { finalAttempt: false })).toEqual({ outcome: "skipped" });
+
+    expect(fake.requests).toHaveLength(1);
+    expect(await ledgerRows(id)).toHaveLength(1);
+    expect(await taskRow(id)).toEqual(before);
+  });
+
+  it("books one expense when two runs of the same task race", async () => {
+    const id = await createTask();
+    fake.setReply(() => ({ kind: "ok", delayMs: 200 }));
+
+    const outcomes = await Promise.all([
+      runTask(deps, id, { finalAttempt: false }),
+      runTask(deps, id, { finalAttempt: false }),
+    ]);
+
+    expect(outcomes.map((o) => o.outcome).sort()).toEqual(["completed", "skipped"]);
+    expect(await ledgerRows(id)).toHaveLength(1);
+    expect((await taskRow(id)).status).toBe("completed");
+  });
+
+  it("rethrows a retryable error before the final attempt, keeping the task in processing with the error", async () => {
+    const id = await createTask();
+    fake.setReply(() => ({ kind: "status", status: 503, message: "overloaded" }));
+
+    await expect(runTask(deps, id, { finalAttempt: false })).rejects.toMatchObject({ retryable: true });
+
+    expect(await taskRow(id)).toMatchObject({
+      status: "processing",
+      attempts: 1,
+      error: expect.stringContaining("503"),
+    });
+    expect(finished).toEqual([]);
+
+    fake.setReply(() => ({ kind: "ok" }));
+    expect(await runTask(deps, id, { finalAttempt: false })).toEqual({ outcome: "completed" });
+    expect(await taskRow(id)).toMatchObject({ status: "completed", attempts: 2, error: null });
+  });
+
+  it("fails the task on the final attempt of a retryable error", async () => {
+    const id = await createTask();
+    fake.setReply(() => ({ kind: "status", status: 500 }));
+
+    const result = await runTask(deps, id, { finalAttempt: true });
+
+    expect(result).toEqual({ outcome: "failed", error: expect.stringContaining("500") });
+    const task = await taskRow(id);
+    expect(task).toMatchObject({ status: "failed", output: null, costUsd: null });
+    expect(task.completedAt).toBeInstanceOf(Date);
+    expect(await ledgerRows(id)).toHaveLength(0);
+    expect(finished).toEqual([id]);
+  });
+
+  it("fails at once on a permanent provider error", async () => {
+    const id = await createTask({ provider: "mistral" });
+    fake.setReply(() => ({ kind: "status", status: 401, message: "Unauthorized" }));
+
+    const result = await runTask(deps, id, { finalAttempt: false });
+
+    expect(result).toEqual({ outcome: "failed", error: expect.stringContaining("401") });
+    expect((await taskRow(id)).status).toBe("failed");
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it("fails instead of booking zero when the provider reports no usage", async () => {
+    const id = await createTask();
+    fake.setReply(() => ({ kind: "ok", omitUsage: true }));
+
+    const result = await runTask(deps, id, { finalAttempt: false });
+
+    expect(result).toEqual({ outcome: "failed", error: expect.stringContaining("no token usage") });
+    expect(await ledgerRows(id)).toHaveLength(0);
+  });
+
+  it("gives up on a task whose runs keep being lost", async () => {
+    const id = await createTask();
+    await database.db.update(tasks).set({ status: "processing", attempts: deps.maxRuns }).where(eq(tasks.id, id));
+
+    const result = await runTask(deps, id, { finalAttempt: false });
+
+    expect(result).toEqual({ outcome: "failed", error: expect.stringContaining("gave up after 5 runs") });
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it("refuses to run a model that has no price rather than book a wrong cost", async () => {
+    const id = await createTask();
+    await database.db.update(tasks).set({ model: "unpriced-model" }).where(eq(tasks.id, id));
+
+    const result = await runTask(deps, id, { finalAttempt: false });
+
+    expect(result).toEqual({ outcome: "failed", error: 'model "unpriced-model" has no price: add it to PRICING_FILE' });
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it("skips a task id that does not exist", async () => {
+    expect(await runTask(deps, 987_654, { finalAttempt: false })).toEqual({ outcome: "skipped" });
+  });
+});

@@ -1,0 +1,69 @@
+// `npm start` (node scripts/start-all.mjs): the API and one worker from one command.
+import { type FakeChatServer, fakeAnswer, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { exitWithin, freePort, killAll, spawnCommand, waitFor, waitForHealth } from "../support/processes.js";
+import { expectedCostPico, postTask, usdText } from "../support/tasks-api.js";
+
+const env = useTestEnvironment();
+let fake: FakeChatServer;
+
+beforeAll(async () => {
+  fake = await startFakeChatServer();
+});
+
+afterAll(async () => {
+  await killAll();
+  await fake?.close();
+});
+
+/** True while any process of the group `pgid` (start-all, the two tsx launchers, the two apps) runs. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+it("serves tasks, and stops with both children on SIGTERM", async () => {
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const proc = spawnCommand("start-all", process.execPath, ["scripts/start-all.mjs"], {
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: env.redisUrl,
+    QUEUE_PREFIX: env.queuePrefix,
+    OPENAI_API_KEY: "sk-test",
+    OPENAI_BASE_URL: fake.openaiBaseURL,
+    // `info`, so that each app's last words before exit(0) ("closed") show in the output.
+    LOG_LEVEL: "info",
+  });
+  await waitForHealth(proc, baseUrl, { timeoutMs: 30_000 });
+
+  const prompt = "start-all: are you there?";
+  const answer = await postTask(baseUrl, { prompt }, "?wait=10");
+  expect(answer, proc.output()).toMatchObject({
+    status: 200,
+    body: {
+      status: "completed",
+      response: fakeAnswer(prompt),
+      provider: "openai",
+      cost: Number(usdText(expectedCostPico("openai", prompt))),
+    },
+  });
+
+  const stopping = Date.now();
+  proc.child.kill("SIGTERM");
+  expect(await exitWithin(proc, 40_000), proc.output()).toBe(0);
+  console.info(`start-all exited ${Date.now() - stopping} ms after SIGTERM`);
+  // Nothing it started is left running...
+  await waitFor(() => !groupAlive(proc.child.pid!), 5000, { message: "the children of start-all to be gone" });
+  // ...and both apps went through their clean shutdown, which ends with "closed" and exit(0).
+  const closed = proc
+    .output()
+    .split("\n")
+    .filter((line) => line.includes('"msg":"closed"'));
+  expect(closed, proc.output()).toHaveLength(2);
+}, 90_000);
