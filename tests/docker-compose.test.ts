@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ApiEnv, WorkerEnv } from "@aitasks/config";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 
@@ -8,24 +9,21 @@ import { parse } from "yaml";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const read = (file: string) => readFileSync(join(root, file), "utf8");
 
-const DOCUMENTED_VARIABLES = new Set([
-  "PORT",
-  "HOST",
-  "DATABASE_URL",
-  "REDIS_URL",
-  "QUEUE_PREFIX",
-  "OPENAI_API_KEY",
-  "OPENAI_BASE_URL",
-  "OPENAI_MODEL",
-  "MISTRAL_API_KEY",
-  "MISTRAL_BASE_URL",
-  "MISTRAL_MODEL",
-  "PRICING_FILE",
-  "WORKER_CONCURRENCY",
-  "TASK_MAX_ATTEMPTS",
-  "PROVIDER_TIMEOUT_MS",
-  "LOG_LEVEL",
-]);
+/** The variables of the README's configuration table: the first column's `NAME`s. */
+const DOCUMENTED_VARIABLES = new Set(
+  read("README.md")
+    .split("\n")
+    .filter((line) => /^\| `[A-Z]/.test(line))
+    .flatMap((line) => [...(line.split("|")[1] ?? "").matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((match) => match[1]!)),
+);
+
+describe("README configuration table", () => {
+  it("documents every variable the processes read", () => {
+    const read = [...Object.keys(ApiEnv.shape), ...Object.keys(WorkerEnv.shape)];
+    expect(read.filter((variable) => !DOCUMENTED_VARIABLES.has(variable))).toEqual([]);
+    expect(DOCUMENTED_VARIABLES.size).toBeGreaterThan(20);
+  });
+});
 
 type Service = {
   image?: string;

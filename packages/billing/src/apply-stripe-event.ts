@@ -45,7 +45,7 @@ async function resolveUserId(
   reference: string | null | undefined,
   customerId: string | null,
 ): Promise<number | null> {
-  if (reference && /^[1-9]\d{0,15}$/.test(reference)) {
+  if (reference && /^[1-9]\d{0,14}$/.test(reference)) {
     const [user] = await tx
       .select({ id: users.id })
       .from(users)
@@ -86,7 +86,14 @@ const checkoutSessionPaid: Handler = async (tx, event) => {
     await tx
       .update(users)
       .set({ stripeCustomerId: customerId })
-      .where(and(eq(users.id, userId), sql`${users.stripeCustomerId} is null`));
+      // A customer already linked to another user stays there: the unique key would fail the event forever.
+      .where(
+        and(
+          eq(users.id, userId),
+          sql`${users.stripeCustomerId} is null`,
+          sql`not exists (select 1 from users other where other.stripe_customer_id = ${customerId})`,
+        ),
+      );
   }
   if (session.mode === "payment") {
     // Delayed payment methods complete the session unpaid; `async_payment_succeeded` books them later.

@@ -17,6 +17,8 @@ export const ReportQuery = z.object({
       const parsed = new Date(`${date}T00:00:00Z`);
       return !Number.isNaN(parsed.getTime()) && parsed.toISOString().startsWith(date);
     }, "date is not a real calendar date")
+    // Postgres has no year 0, and a week of 9999-12-31 would end in year 10000 (not YYYY-MM-DD).
+    .refine((date) => date >= "0001-01-01" && date <= "9999-12-26", "date must be between 0001-01-01 and 9999-12-26")
     .optional(),
 });
 

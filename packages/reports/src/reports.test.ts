@@ -63,11 +63,26 @@ describe("report rollup", () => {
       end: "2026-01-04",
       income: 11,
       expenses: 0,
-      breakdown: { income_breakdown: { subscription: 10, micro_payment: 1, refund: 0 }, expense_breakdown: { api_cost: 0 } },
+      breakdown: {
+        income_breakdown: { subscription: 10, micro_payment: 1, refund: 0 },
+        expense_breakdown: { api_cost: 0 },
+      },
     });
-    expect(await getReport(database.db, "weekly", "2026-01-05")).toMatchObject({ income: 0, expenses: 0.25, profit: -0.25 });
-    expect(await getReport(database.db, "monthly", "2025-12-15")).toMatchObject({ date: "2025-12-01", end: "2025-12-31", income: 10 });
-    expect(await getReport(database.db, "monthly", "2026-01-31")).toMatchObject({ income: 1, expenses: 0.25, profit: 0.75 });
+    expect(await getReport(database.db, "weekly", "2026-01-05")).toMatchObject({
+      income: 0,
+      expenses: 0.25,
+      profit: -0.25,
+    });
+    expect(await getReport(database.db, "monthly", "2025-12-15")).toMatchObject({
+      date: "2025-12-01",
+      end: "2025-12-31",
+      income: 10,
+    });
+    expect(await getReport(database.db, "monthly", "2026-01-31")).toMatchObject({
+      income: 1,
+      expenses: 0.25,
+      profit: 0.75,
+    });
     expect(await getReport(database.db, "weekly", "2026-04-05")).toMatchObject({ start: "2026-03-30", income: 5 });
     expect(await getReport(database.db, "monthly", "2026-03-01")).toMatchObject({ income: 2 });
     expect(await getReport(database.db, "monthly", "2026-04-30")).toMatchObject({ income: 3 });
@@ -114,7 +129,11 @@ describe("report rollup", () => {
     const amounts = ["0.000123", "19.99", "0.000000000001", "-3.333333333333", "1234567.891011121314"];
     for (let i = 0; i < 60; i++) {
       const day = new Date(Date.UTC(2025, 10, 1) + i * 37 * 3_600_000).toISOString();
-      await book(i % 7 === 0 ? "api_cost" : i % 5 === 0 ? "refund" : "micro_payment", amounts[i % amounts.length]!, day);
+      await book(
+        i % 7 === 0 ? "api_cost" : i % 5 === 0 ? "refund" : "micro_payment",
+        amounts[i % amounts.length]!,
+        day,
+      );
     }
     await rollupReports(database.db);
 
@@ -152,7 +171,11 @@ describe("report rollup", () => {
     await rollupReports(database.db);
 
     const report = await getReport(database.db, "monthly", "2026-07-01");
-    expect(report).toMatchObject({ expenses: 1.23, profit: -1.23, breakdown: { expense_breakdown: { api_cost: 1.23 } } });
+    expect(report).toMatchObject({
+      expenses: 1.23,
+      profit: -1.23,
+      breakdown: { expense_breakdown: { api_cost: 1.23 } },
+    });
     const stats = await getStats(database.db);
     expect(stats.tasks).toMatchObject({ total: 10_000, completed: 10_000, total_tokens: 3_000_000, total_cost: 1.23 });
     expect(stats.financials).toEqual({ total_income: 0, total_expenses: 1.23, profit: -1.23 });

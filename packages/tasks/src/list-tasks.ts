@@ -9,7 +9,7 @@ import type { TaskRecord } from "./task-view.js";
 const encodeCursor = (id: number) => Buffer.from(`t${id}`).toString("base64url");
 
 function decodeCursor(cursor: string): number {
-  const match = /^t([1-9]\d{0,15})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
+  const match = /^t([1-9]\d{0,14})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
   if (!match?.[1]) throw new ValidationError("cursor is not valid: pass next_cursor from the previous page");
   return Number(match[1]);
 }

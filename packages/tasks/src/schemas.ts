@@ -5,6 +5,9 @@ export const TASK_STATUSES = ["pending", "processing", "completed", "failed"] as
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const FINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(["completed", "failed"]);
 
+// UTF-8 cannot encode an unpaired surrogate: Postgres would store U+FFFD instead of what was sent.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 const text = (field: string) => z.string({ error: `${field} must be a string` });
 
 export const CreateTaskBody = z.object(
@@ -12,12 +15,14 @@ export const CreateTaskBody = z.object(
     prompt: text("prompt")
       .refine((prompt) => prompt.trim().length > 0, "prompt must not be empty")
       // Postgres text cannot hold U+0000; refusing it here beats losing it silently.
-      .refine((prompt) => !prompt.includes("\u0000"), "prompt must not contain NUL (\\u0000) characters"),
+      .refine((prompt) => !prompt.includes("\u0000"), "prompt must not contain NUL (\\u0000) characters")
+      .refine((prompt) => !LONE_SURROGATE.test(prompt), "prompt must be valid Unicode (it has a lone surrogate)"),
     provider: z.enum(PROVIDER_NAMES, { error: 'provider must be "openai" or "mistral"' }).default("openai"),
     user_id: text("user_id")
       .min(1, "user_id must not be empty")
       .max(320, "user_id must be at most 320 characters")
       .refine((id) => !id.includes("\u0000"), "user_id must not contain NUL characters")
+      .refine((id) => !LONE_SURROGATE.test(id), "user_id must be valid Unicode (it has a lone surrogate)")
       .nullish(),
     model: text("model").min(1, "model must not be empty").max(200, "model must be at most 200 characters").optional(),
   },
@@ -37,7 +42,7 @@ export const SubmitQuery = z.object({
 export const TaskIdParams = z.object({
   id: z
     .string()
-    .regex(/^[1-9]\d{0,15}$/, "task id must be a positive integer")
+    .regex(/^[1-9]\d{0,14}$/, "task id must be a positive integer")
     .transform(Number),
 });
 
