@@ -1,6 +1,5 @@
 import { createDatabase, ledgerEntries } from "@aitasks/db";
 import { useTestEnvironment } from "@aitasks/testing";
-import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { getReport, periodOf } from "./get-report.js";
 import { getStats } from "./get-stats.js";

@@ -1,0 +1,14 @@
+import { defineConfig } from "vitest/config";
+
+// Crashes, outages, load and fuzzing: `npm run test:chaos`. One file at a time, since each one
+// loads the whole machine on purpose.
+export default defineConfig({
+  test: {
+    include: ["tests/chaos/**/*.test.ts"],
+    globalSetup: ["./packages/testing/src/global-setup.ts"],
+    pool: "forks",
+    fileParallelism: false,
+    testTimeout: 300_000,
+    hookTimeout: 120_000,
+  },
+});
