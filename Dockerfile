@@ -11,6 +11,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
+COPY packages/auth/package.json packages/auth/
 COPY packages/billing/package.json packages/billing/
 COPY packages/config/package.json packages/config/
 COPY packages/db/package.json packages/db/

@@ -2,9 +2,15 @@ import type { CheckoutDeps } from "@aitasks/billing";
 import type { Database } from "@aitasks/db";
 import type { PricingTable, ProviderName } from "@aitasks/providers";
 import type { TaskFinishedSignal } from "@aitasks/tasks";
+import cors from "@fastify/cors";
+import helmet from "@fastify/helmet";
 import Fastify, { type FastifyBaseLogger } from "fastify";
 import { handleError, handleNotFound } from "./http/errors.js";
+import { useStrictUtf8Json } from "./http/json-body.js";
+import { authenticate } from "./plugins/authenticate.js";
+import { type RateLimitOptions, registerRateLimit } from "./plugins/rate-limit.js";
 import { type HealthCheck, healthRoute } from "./routes/health.js";
+import { keyRoutes } from "./routes/keys/keys.js";
 import { createMicroCheckoutRoute } from "./routes/payments/create-micro-checkout.js";
 import { createSubscriptionCheckoutRoute } from "./routes/payments/create-subscription-checkout.js";
 import { getReportRoute } from "./routes/reports/get-report.js";
@@ -22,6 +28,12 @@ export interface AppDeps extends CheckoutDeps {
   taskFinished: TaskFinishedSignal;
   healthChecks: { database: HealthCheck; redis: HealthCheck };
   stripeWebhookSecret: string | undefined;
+  /** SHA-256 digests of ADMIN_API_KEY; empty means open mode. */
+  adminKeyDigests: readonly Buffer[];
+  /** Undefined: no rate limit. */
+  rateLimit?: RateLimitOptions | undefined;
+  corsOrigins?: readonly string[] | undefined;
+  limits: { maxPromptChars: number; maxPendingTasksPerUser: number };
 }
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -37,22 +49,33 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
   });
   // JSON in and out (SPEC): a text/plain body is refused with 415 instead of reaching the routes as a string.
   app.removeContentTypeParser("text/plain");
+  // Bytes that are not UTF-8 are refused (400) rather than stored as U+FFFD.
+  useStrictUtf8Json(app);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
+  app.register(helmet);
+  // No CORS headers at all unless origins are configured: browsers then refuse cross-origin calls.
+  if (deps.corsOrigins?.length) app.register(cors, { origin: [...deps.corsOrigins] });
 
   healthRoute(app, deps.healthChecks);
   // Every /api path is also served under /api/v1: the versioned name of the same contract.
   for (const prefix of ["/api", "/api/v1"]) {
     app.register(
       async (api) => {
-        submitTaskRoute(api, deps);
-        getTaskRoute(api, deps);
-        listTasksRoute(api, deps);
-        getReportRoute(api, deps);
-        getStatsRoute(api, deps);
-        createSubscriptionCheckoutRoute(api, deps);
-        createMicroCheckoutRoute(api, deps);
+        // Stripe authenticates with its signature, not an API key.
         await api.register(stripeWebhookRoutes, deps);
+        await api.register(async (authenticated) => {
+          authenticate(authenticated, deps);
+          if (deps.rateLimit) await registerRateLimit(authenticated, deps.rateLimit);
+          submitTaskRoute(authenticated, deps);
+          getTaskRoute(authenticated, deps);
+          listTasksRoute(authenticated, deps);
+          getReportRoute(authenticated, deps);
+          getStatsRoute(authenticated, deps);
+          createSubscriptionCheckoutRoute(authenticated, deps);
+          createMicroCheckoutRoute(authenticated, deps);
+          keyRoutes(authenticated, deps);
+        });
       },
       { prefix },
     );

@@ -1,3 +1,4 @@
+import { adminKeyDigests } from "@aitasks/auth";
 import { createStripeClient } from "@aitasks/billing";
 import { ConfigError, loggerOptions } from "@aitasks/config";
 import { createDatabase, migrateDatabase } from "@aitasks/db";
@@ -48,6 +49,13 @@ const app = buildApp(
     healthChecks: { database: () => database.sql`select 1`, redis: () => redis.ping() },
     stripe: createStripeClient({ secretKey: config.STRIPE_SECRET_KEY, apiBaseUrl: config.STRIPE_API_BASE_URL }),
     stripeWebhookSecret: config.STRIPE_WEBHOOK_SECRET,
+    adminKeyDigests: adminKeyDigests(config.ADMIN_API_KEY),
+    rateLimit:
+      config.RATE_LIMIT_PER_MINUTE > 0
+        ? { perMinute: config.RATE_LIMIT_PER_MINUTE, redis, namespace: `${config.QUEUE_PREFIX}:rate-limit:` }
+        : undefined,
+    corsOrigins: config.CORS_ORIGINS,
+    limits: { maxPromptChars: config.MAX_PROMPT_CHARS, maxPendingTasksPerUser: config.MAX_PENDING_TASKS_PER_USER },
     checkout: {
       subscriptionPriceId: config.STRIPE_SUBSCRIPTION_PRICE_ID,
       microPaymentAmountCents: config.MICRO_PAYMENT_AMOUNT_CENTS,
@@ -59,6 +67,12 @@ const app = buildApp(
 );
 app.addHook("preClose", async () => listener.releaseAll());
 
+if (config.ADMIN_API_KEY.length === 0) {
+  logger.warn(
+    "OPEN MODE: no ADMIN_API_KEY is set, so anyone who reaches this port can read every task, report and statistic. " +
+      "Set ADMIN_API_KEY before exposing the API beyond this machine.",
+  );
+}
 await app.listen({ port: config.PORT, host: config.HOST });
 
 let closing = false;

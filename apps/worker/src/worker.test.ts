@@ -36,6 +36,7 @@ async function submit(
       db: running.db,
       pricing: buildPricing(),
       defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
+      limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },
       enqueueTask: (taskId) => enqueue(running.queues, "run-task", { taskId }, runTaskJobOptions(maxAttempts)),
       onEnqueueFailed: (_id, error) => {
         throw error;
@@ -143,6 +144,7 @@ describe("reconciler", () => {
         db: worker.db,
         pricing,
         defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
+        limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },
         enqueueTask: () => Promise.reject(new Error("redis is down")),
         onEnqueueFailed: () => {},
       },

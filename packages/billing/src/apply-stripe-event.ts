@@ -25,7 +25,7 @@ export async function applyStripeEvent(db: Database, event: Stripe.Event): Promi
   return db.transaction(async (tx) => {
     const inserted = await tx
       .insert(stripeEvents)
-      .values({ id: event.id, type: event.type, payload: event, createdAt: eventTime(event) })
+      .values({ id: event.id, type: event.type, payload: jsonbSafe(event), createdAt: eventTime(event) })
       .onConflictDoNothing()
       .returning({ id: stripeEvents.id });
     if (inserted.length === 0) return "duplicate";
@@ -37,6 +37,21 @@ export async function applyStripeEvent(db: Database, event: Stripe.Event): Promi
 }
 
 const eventTime = (event: Stripe.Event) => new Date(event.created * 1000);
+
+// jsonb cannot hold U+0000 nor an unpaired surrogate: Postgres would refuse the whole event (a 500
+// that Stripe retries for days, then drops with what the event books). Customer-typed text such as
+// a name or a description may carry them. The stored payload is a record only, so there they become
+// U+FFFD; the event itself is applied as it was sent.
+const LONE_SURROGATES = /[\uD800-\uDFFF]/gu;
+function jsonbSafe(value: unknown): unknown {
+  if (typeof value === "string") return value.replaceAll("\u0000", "\uFFFD").replace(LONE_SURROGATES, "\uFFFD");
+  if (Array.isArray(value)) return value.map(jsonbSafe);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [jsonbSafe(key), jsonbSafe(item)]));
+  }
+  return value;
+}
+
 const idOf = (ref: string | { id: string } | null | undefined) => (typeof ref === "string" ? ref : (ref?.id ?? null));
 
 /** Our user for a Stripe object: by the user id we put in its metadata, else by its customer. */

@@ -60,6 +60,36 @@ export const ApiEnv = CommonEnv.extend({
     .refine((code) => !ZERO_DECIMAL_CURRENCIES.includes(code), "zero-decimal currencies are not supported")
     .default("usd"),
   PUBLIC_BASE_URL: url(/^https?$/, "https://tasks.example.com").default("http://localhost:5000"),
+  NODE_ENV: z.string().optional(),
+  // Comma-separated; each grants everything. None set: the API runs open (local use only).
+  ADMIN_API_KEY: z
+    .string()
+    .transform((keys) =>
+      keys
+        .split(",")
+        .map((key) => key.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().min(16, "each key must be at least 16 characters")))
+    .default([]),
+  // Requests per minute per API key (per client IP in open mode), shared by every API process; 0 turns it off.
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(10_000_000).default(1200),
+  // Unfinished (pending or processing) tasks one user may have; 0 turns the quota off.
+  MAX_PENDING_TASKS_PER_USER: z.coerce.number().int().min(0).max(10_000_000).default(1000),
+  MAX_PROMPT_CHARS: positiveInt(1_000_000).default(100_000),
+  // Comma-separated origins allowed by CORS; unset means no CORS headers at all.
+  CORS_ORIGINS: z
+    .string()
+    .transform((origins) =>
+      origins
+        .split(",")
+        .map((origin) => origin.trim())
+        .filter(Boolean),
+    )
+    .optional(),
+}).refine((env) => env.NODE_ENV !== "production" || env.ADMIN_API_KEY.length > 0, {
+  path: ["ADMIN_API_KEY"],
+  message: "is required when NODE_ENV=production (the API would otherwise run open to anyone)",
 });
 export type ApiEnv = z.infer<typeof ApiEnv>;
 

@@ -2,7 +2,16 @@
  * The error family every layer speaks. Each carries a stable `code`; the API maps codes to
  * HTTP statuses in one table, and the worker maps `retryable` to BullMQ's retry-or-give-up.
  */
-export type ErrorCode = "VALIDATION" | "NOT_FOUND" | "CONFLICT" | "UPSTREAM" | "UNAVAILABLE" | "NOT_CONFIGURED";
+export type ErrorCode =
+  | "VALIDATION"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "UPSTREAM"
+  | "UNAVAILABLE"
+  | "NOT_CONFIGURED"
+  | "UNAUTHORIZED"
+  | "FORBIDDEN"
+  | "RATE_LIMITED";
 
 export class AppError extends Error {
   constructor(
@@ -52,5 +61,26 @@ export class UnavailableError extends AppError {
 export class NotConfiguredError extends AppError {
   constructor(message: string) {
     super("NOT_CONFIGURED", message);
+  }
+}
+
+/** No API key, or one that is unknown or revoked. */
+export class UnauthorizedError extends AppError {
+  constructor(message = "a valid API key is required: send Authorization: Bearer <key> or X-API-Key") {
+    super("UNAUTHORIZED", message);
+  }
+}
+
+/** A valid key that may not do this. */
+export class ForbiddenError extends AppError {
+  constructor(message: string) {
+    super("FORBIDDEN", message);
+  }
+}
+
+/** Too much at once: the caller may try again later. */
+export class RateLimitedError extends AppError {
+  constructor(message: string) {
+    super("RATE_LIMITED", message, true);
   }
 }

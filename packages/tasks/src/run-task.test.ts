@@ -47,6 +47,7 @@ async function createTask(body: Partial<CreateTaskBody> = {}) {
       db: database.db,
       pricing,
       defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
+      limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },
       enqueueTask: async () => {},
       onEnqueueFailed: () => {},
     },

@@ -54,7 +54,14 @@ export const ListTasksQuery = z.object({
     .min(1, "limit must be between 1 and 1000")
     .max(1000, "limit must be between 1 and 1000")
     .default(50),
-  user_id: z.string().min(1, "user_id must not be empty").optional(),
+  // Refused like in CreateTaskBody: Postgres cannot take NUL (a 500 otherwise), and a lone surrogate
+  // would be sent as U+FFFD and match another identifier.
+  user_id: z
+    .string()
+    .min(1, "user_id must not be empty")
+    .refine((id) => !id.includes("\u0000"), "user_id must not contain NUL characters")
+    .refine((id) => !LONE_SURROGATE.test(id), "user_id must be valid Unicode (it has a lone surrogate)")
+    .optional(),
   cursor: z.string().optional(),
 });
 export type ListTasksQuery = z.infer<typeof ListTasksQuery>;

@@ -1,5 +1,5 @@
 import type { Database } from "@aitasks/db";
-import { ValidationError } from "@aitasks/errors";
+import { RateLimitedError, ValidationError } from "@aitasks/errors";
 import { findPrice, type PricingTable, type ProviderName } from "@aitasks/providers";
 import { sql } from "drizzle-orm";
 import type { CreateTaskBody } from "./schemas.js";
@@ -11,6 +11,8 @@ export interface SubmitTaskDeps {
   /** Puts the task on the queue; it may fail (Redis down): the stored task is recovered later. */
   enqueueTask: (taskId: number) => Promise<void>;
   onEnqueueFailed: (taskId: number, error: unknown) => void;
+  /** `maxPendingTasksPerUser` 0: no quota. */
+  limits: { maxPromptChars: number; maxPendingTasksPerUser: number };
 }
 
 export interface SubmittedTask {
@@ -25,12 +27,22 @@ export interface SubmittedTask {
  * the worker's reconciler queues every pending task that has no job, so a stored task always runs.
  */
 export async function submitTask(deps: SubmitTaskDeps, body: CreateTaskBody): Promise<SubmittedTask> {
+  if (body.prompt.length > deps.limits.maxPromptChars) {
+    throw new ValidationError(`prompt must be at most ${deps.limits.maxPromptChars} characters`);
+  }
   const model = body.model ?? deps.defaultModels[body.provider];
   if (!findPrice(deps.pricing, body.provider, model)) {
     throw new ValidationError(`model "${model}" is not a known ${body.provider} model`);
   }
   const id = body.user_id
-    ? await insertTaskForUser(deps.db, body.provider, model, body.prompt, body.user_id)
+    ? await insertTaskForUser(
+        deps.db,
+        body.provider,
+        model,
+        body.prompt,
+        body.user_id,
+        deps.limits.maxPendingTasksPerUser,
+      )
     : await insertTask(deps.db, body.provider, model, body.prompt);
 
   try {
@@ -47,13 +59,18 @@ async function insertTask(db: Database, provider: ProviderName, model: string, p
   return Number(row!.id);
 }
 
-/** One round trip: creates the user on first sight and stores the task linked to it. */
+/**
+ * One round trip: creates the user on first sight, checks the user's quota of unfinished tasks,
+ * and stores the task linked to the user. Concurrent submissions may pass the quota together by
+ * a few: it bounds a runaway client, it is not a billing limit.
+ */
 async function insertTaskForUser(
   db: Database,
   provider: ProviderName,
   model: string,
   prompt: string,
   identifier: string,
+  maxPending: number,
 ): Promise<number> {
   const [row] = await db.execute<{ id: string; user_id: string | null }>(sql`
     with new_user as (
@@ -62,10 +79,19 @@ async function insertTaskForUser(
       select id from new_user union all select id from users where identifier = ${identifier} limit 1
     )
     insert into tasks (provider, model, input, user_id)
-    values (${provider}, ${model}, ${prompt}, (select id from task_user))
+    select ${provider}, ${model}, ${prompt}, (select id from task_user)
+    where ${maxPending}::int = 0 or (
+      select count(*) from tasks
+      where user_id = (select id from task_user) and status in ('pending', 'processing')
+    ) < ${maxPending}::int
     returning id, user_id`);
-  const id = Number(row!.id);
-  if (row!.user_id === null) {
+  if (!row) {
+    throw new RateLimitedError(
+      `user ${identifier} already has ${maxPending} unfinished tasks; submit more once some have finished`,
+    );
+  }
+  const id = Number(row.id);
+  if (row.user_id === null) {
     // Another request created the same user while this statement ran, after its snapshot was taken.
     await db.execute(
       sql`update tasks set user_id = (select id from users where identifier = ${identifier}) where id = ${id}`,

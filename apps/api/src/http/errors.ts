@@ -8,6 +8,9 @@ const statusOf: Record<ErrorCode, number> = {
   UPSTREAM: 502,
   UNAVAILABLE: 503,
   NOT_CONFIGURED: 503,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  RATE_LIMITED: 429,
 };
 
 // Errors that mean Postgres or Redis cannot be reached, from the drivers or the OS.

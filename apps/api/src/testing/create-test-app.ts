@@ -30,6 +30,8 @@ export async function createTestApp(env: TestEnvironment, overrides: Partial<App
     stripe: undefined,
     stripeWebhookSecret: undefined,
     checkout: { microPaymentAmountCents: 100, currency: "usd", publicBaseUrl: "http://localhost:5000" },
+    adminKeyDigests: [],
+    limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },
     ...overrides,
   });
   await app.ready();

@@ -34,5 +34,7 @@ export const tasks = pgTable(
     index("tasks_user_id_id_idx").on(t.userId, t.id),
     // The reconciler looks for old unfinished tasks; this index stays small because finished tasks leave it.
     index("tasks_unfinished_updated_at_idx").on(t.updatedAt).where(sql`${t.status} in ('pending', 'processing')`),
+    // The per-user quota of unfinished tasks counts these.
+    index("tasks_unfinished_user_id_idx").on(t.userId).where(sql`${t.status} in ('pending', 'processing')`),
   ],
 );

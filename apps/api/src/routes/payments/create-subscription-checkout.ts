@@ -1,4 +1,5 @@
 import { startSubscriptionCheckout } from "@aitasks/billing";
+import { ForbiddenError } from "@aitasks/errors";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { AppDeps } from "../../app.js";
@@ -12,6 +13,10 @@ export const SubscriptionCheckoutBody = z.object(
 export function createSubscriptionCheckoutRoute(app: FastifyInstance, deps: AppDeps) {
   app.post("/payment/subscription", async (request) => {
     const { email } = parseInput(SubscriptionCheckoutBody, request.body);
+    const { principal } = request;
+    if (principal.role === "user" && principal.identifier.toLowerCase() !== email.toLowerCase()) {
+      throw new ForbiddenError("a user API key may only start payments for its own user");
+    }
     const { checkoutUrl } = await startSubscriptionCheckout(deps, email.toLowerCase());
     return { checkout_url: checkoutUrl };
   });

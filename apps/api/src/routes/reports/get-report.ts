@@ -2,9 +2,11 @@ import { getReport, ReportParams, ReportQuery } from "@aitasks/reports";
 import type { FastifyInstance } from "fastify";
 import type { AppDeps } from "../../app.js";
 import { parseInput } from "../../http/parse-input.js";
+import { requireAdmin } from "../../plugins/authenticate.js";
 
 export function getReportRoute(app: FastifyInstance, deps: AppDeps) {
   app.get("/report/:report_type", async (request) => {
+    requireAdmin(request);
     const { report_type } = parseInput(ReportParams, request.params);
     const { date } = parseInput(ReportQuery, request.query);
     return getReport(deps.db, report_type, date);

@@ -1,3 +1,4 @@
+import { ForbiddenError } from "@aitasks/errors";
 import { ListTasksQuery, listTasks } from "@aitasks/tasks";
 import type { FastifyInstance } from "fastify";
 import type { AppDeps } from "../../app.js";
@@ -6,6 +7,13 @@ import { parseInput } from "../../http/parse-input.js";
 export function listTasksRoute(app: FastifyInstance, deps: AppDeps) {
   app.get("/tasks", async (request) => {
     const query = parseInput(ListTasksQuery, request.query);
+    const { principal } = request;
+    if (principal.role === "user") {
+      if (query.user_id !== undefined && query.user_id !== principal.identifier) {
+        throw new ForbiddenError("a user API key may only list its own tasks");
+      }
+      query.user_id = principal.identifier;
+    }
     const page = await listTasks(deps.db, query);
     return {
       tasks: page.tasks.map((task) => ({

@@ -275,12 +275,28 @@ describe("POST /api/task", () => {
       expect(await counts()).toEqual(before);
     });
 
-    it("accepts a body just under 1 MiB", async () => {
-      const prompt = "y".repeat(BODY_LIMIT_BYTES - 100);
-      const response = await post({ prompt });
+    it("accepts a body just under 1 MiB when MAX_PROMPT_CHARS allows it", async () => {
+      const roomy = await createTestApp(env, {
+        limits: { maxPromptChars: BODY_LIMIT_BYTES, maxPendingTasksPerUser: 0 },
+      });
+      try {
+        const prompt = "y".repeat(BODY_LIMIT_BYTES - 100);
+        const response = await roomy.app.inject({ method: "POST", url: "/api/task", payload: { prompt } });
 
-      expect(response.statusCode).toBe(202);
-      expect((await storedTask(response.json().task_id))?.input_bytes).toBe(prompt.length);
+        expect(response.statusCode).toBe(202);
+        expect((await storedTask(response.json().task_id))?.input_bytes).toBe(prompt.length);
+      } finally {
+        await roomy.close();
+      }
+    });
+
+    it("answers 400 for a prompt over MAX_PROMPT_CHARS, and stores nothing", async () => {
+      const before = await counts();
+      const response = await post({ prompt: "z".repeat(100_001) });
+
+      expect(response.statusCode).toBe(400);
+      expect(response.json().error).toBe("prompt must be at most 100000 characters");
+      expect(await counts()).toEqual(before);
     });
 
     it("answers 415 for content-type text/plain, and stores nothing", async () => {

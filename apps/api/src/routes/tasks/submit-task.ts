@@ -7,6 +7,9 @@ export function submitTaskRoute(app: FastifyInstance, deps: AppDeps) {
   app.post("/task", async (request, reply) => {
     const body = parseInput(CreateTaskBody, request.body);
     const { wait } = parseInput(SubmitQuery, request.query);
+    const { principal } = request;
+    // A user key always submits as its own user, whatever the body says.
+    if (principal.role === "user") body.user_id = principal.identifier;
     const submitted = await submitTask(
       {
         ...deps,

@@ -7,6 +7,7 @@ import type { AppDeps } from "../../app.js";
  * replaced inside this encapsulated plugin only, and the other routes keep theirs.
  */
 export async function stripeWebhookRoutes(app: FastifyInstance, deps: AppDeps) {
+  app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
 
   app.post("/webhook/stripe", async (request) => {

@@ -1,0 +1,52 @@
+import { findPrincipal, type Principal } from "@aitasks/auth";
+import type { Database } from "@aitasks/db";
+import { ForbiddenError, UnauthorizedError } from "@aitasks/errors";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+}
+
+const OPEN: Principal = { role: "open" };
+
+function presentedKey(request: FastifyRequest): string | undefined {
+  const authorization = request.headers.authorization;
+  if (authorization) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    return match?.[1] ?? "";
+  }
+  const header = request.headers["x-api-key"];
+  return typeof header === "string" ? header.trim() : undefined;
+}
+
+/**
+ * Decides who is calling, before anything else runs for the routes of this scope. With no admin
+ * key configured the API is open (local mode) and every caller is `open`.
+ */
+export function authenticate(app: FastifyInstance, deps: { db: Database; adminKeyDigests: readonly Buffer[] }) {
+  app.decorateRequest("principal", null as never);
+  app.addHook("onRequest", async (request, reply) => {
+    if (deps.adminKeyDigests.length === 0) {
+      request.principal = OPEN;
+      return;
+    }
+    const key = presentedKey(request);
+    if (!key) {
+      reply.header("www-authenticate", 'Bearer realm="api"');
+      throw new UnauthorizedError();
+    }
+    const principal = await findPrincipal(deps.db, deps.adminKeyDigests, key);
+    if (!principal) {
+      reply.header("www-authenticate", 'Bearer realm="api", error="invalid_token"');
+      throw new UnauthorizedError("this API key is not valid (unknown or revoked)");
+    }
+    request.principal = principal;
+  });
+}
+
+/** Reports, stats and key management: the business's own data. */
+export function requireAdmin(request: FastifyRequest): void {
+  if (request.principal.role === "user") throw new ForbiddenError("this endpoint needs an admin API key");
+}

@@ -1,0 +1,35 @@
+import { createApiKey, listApiKeys, revokeApiKey } from "@aitasks/auth";
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import type { AppDeps } from "../../app.js";
+import { parseInput } from "../../http/parse-input.js";
+import { requireAdmin } from "../../plugins/authenticate.js";
+
+export const CreateKeyBody = z.object(
+  { user_id: z.string({ error: "user_id is required: the user's identifier" }).min(1).max(320) },
+  { error: "body must be a JSON object" },
+);
+const KeyIdParams = z.object({
+  id: z
+    .string()
+    .regex(/^[1-9]\d{0,14}$/, "key id must be a positive integer")
+    .transform(Number),
+});
+
+/** Key management, admin only: create (the key is shown once), list, revoke. */
+export function keyRoutes(app: FastifyInstance, deps: AppDeps) {
+  app.post("/keys", async (request, reply) => {
+    requireAdmin(request);
+    const { user_id } = parseInput(CreateKeyBody, request.body);
+    return reply.code(201).send(await createApiKey(deps.db, user_id));
+  });
+  app.get("/keys", async (request) => {
+    requireAdmin(request);
+    return { keys: await listApiKeys(deps.db) };
+  });
+  app.delete("/keys/:id", async (request) => {
+    requireAdmin(request);
+    const { id } = parseInput(KeyIdParams, request.params);
+    return revokeApiKey(deps.db, id);
+  });
+}

@@ -1,0 +1,38 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { apiKeys, type Executor, users } from "@aitasks/db";
+import { and, eq, isNull } from "drizzle-orm";
+
+/** Who is calling: decided once per request from its API key. */
+export type Principal =
+  /** No ADMIN_API_KEY configured: the API runs open, as the original service did. */
+  { role: "open" } | { role: "admin" } | { role: "user"; userId: number; identifier: string; keyId: number };
+
+export const hashKey = (key: string) => createHash("sha256").update(key, "utf8").digest();
+
+/** Admin keys as digests, so every comparison takes the same time whatever the input's length. */
+export function adminKeyDigests(adminKeys: readonly string[]): Buffer[] {
+  return adminKeys.map(hashKey);
+}
+
+/**
+ * The principal for a presented key, or undefined when the key is unknown or revoked. Admin keys
+ * are compared in constant time; user keys are found by their hash (the stored value is the
+ * hash, so nothing secret is compared), which also makes a revocation effective at once.
+ */
+export async function findPrincipal(
+  db: Executor,
+  adminDigests: readonly Buffer[],
+  presentedKey: string,
+): Promise<Principal | undefined> {
+  const digest = hashKey(presentedKey);
+  let isAdmin = false;
+  for (const admin of adminDigests) isAdmin = timingSafeEqual(admin, digest) || isAdmin;
+  if (isAdmin) return { role: "admin" };
+
+  const [row] = await db
+    .select({ keyId: apiKeys.id, userId: apiKeys.userId, identifier: users.identifier })
+    .from(apiKeys)
+    .innerJoin(users, eq(users.id, apiKeys.userId))
+    .where(and(eq(apiKeys.keyHash, digest.toString("hex")), isNull(apiKeys.revokedAt)));
+  return row ? { role: "user", ...row } : undefined;
+}
