@@ -31,10 +31,12 @@ const redis = createProducerConnection(config.REDIS_URL);
 redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
 const queues = createQueues(redis, config.QUEUE_PREFIX, (error) => logger.warn({ err: error }, "queue error"));
 const listener = createTaskFinishedListener(
-  createProducerConnection(config.REDIS_URL, { enableOfflineQueue: true, maxRetriesPerRequest: null }).on(
-    "error",
-    () => {},
-  ),
+  // A subscriber that waits for Redis as long as it takes: its SUBSCRIBE must not time out.
+  createProducerConnection(config.REDIS_URL, {
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    commandTimeout: undefined,
+  }).on("error", () => {}),
   taskFinishedChannel(config.QUEUE_PREFIX),
 );
 const jobOptions = runTaskJobOptions(config.TASK_MAX_ATTEMPTS);

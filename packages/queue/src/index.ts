@@ -43,9 +43,19 @@ export function runTaskJobOptions(maxAttempts: number): JobsOptions {
   };
 }
 
-/** API side: fail fast when Redis is away, so a request answers instead of hanging. */
+/**
+ * API side: fail fast when Redis is away, so a request answers instead of hanging. `commandTimeout`
+ * covers a Redis that stops answering on an open connection (a network partition): without it a
+ * command waits until TCP gives up, many minutes later, and so does the request that sent it.
+ */
 export function createProducerConnection(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, ...options });
+  return new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    commandTimeout: 2000,
+    ...options,
+  });
 }
 
 /** Worker side: BullMQ's blocking commands require `maxRetriesPerRequest: null`. */

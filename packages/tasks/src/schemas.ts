@@ -10,20 +10,25 @@ const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 const text = (field: string) => z.string({ error: `${field} must be a string` });
 
+/**
+ * Text that Postgres stores exactly as sent: it cannot hold U+0000 (the query would fail), and an
+ * unpaired surrogate would become U+FFFD. Both are refused with a 400 rather than lost silently.
+ */
+export const storableText = (field: string) =>
+  text(field)
+    .refine((value) => !value.includes("\u0000"), `${field} must not contain NUL (\\u0000) characters`)
+    .refine((value) => !LONE_SURROGATE.test(value), `${field} must be valid Unicode (it has a lone surrogate)`);
+
+/** A user's identifier as clients send it (`user_id`): an email or a name. */
+export const UserIdentifier = storableText("user_id")
+  .min(1, "user_id must not be empty")
+  .max(320, "user_id must be at most 320 characters");
+
 export const CreateTaskBody = z.object(
   {
-    prompt: text("prompt")
-      .refine((prompt) => prompt.trim().length > 0, "prompt must not be empty")
-      // Postgres text cannot hold U+0000; refusing it here beats losing it silently.
-      .refine((prompt) => !prompt.includes("\u0000"), "prompt must not contain NUL (\\u0000) characters")
-      .refine((prompt) => !LONE_SURROGATE.test(prompt), "prompt must be valid Unicode (it has a lone surrogate)"),
+    prompt: storableText("prompt").refine((prompt) => prompt.trim().length > 0, "prompt must not be empty"),
     provider: z.enum(PROVIDER_NAMES, { error: 'provider must be "openai" or "mistral"' }).default("openai"),
-    user_id: text("user_id")
-      .min(1, "user_id must not be empty")
-      .max(320, "user_id must be at most 320 characters")
-      .refine((id) => !id.includes("\u0000"), "user_id must not contain NUL characters")
-      .refine((id) => !LONE_SURROGATE.test(id), "user_id must be valid Unicode (it has a lone surrogate)")
-      .nullish(),
+    user_id: UserIdentifier.nullish(),
     model: text("model").min(1, "model must not be empty").max(200, "model must be at most 200 characters").optional(),
   },
   { error: "body must be a JSON object" },
@@ -54,14 +59,7 @@ export const ListTasksQuery = z.object({
     .min(1, "limit must be between 1 and 1000")
     .max(1000, "limit must be between 1 and 1000")
     .default(50),
-  // Refused like in CreateTaskBody: Postgres cannot take NUL (a 500 otherwise), and a lone surrogate
-  // would be sent as U+FFFD and match another identifier.
-  user_id: z
-    .string()
-    .min(1, "user_id must not be empty")
-    .refine((id) => !id.includes("\u0000"), "user_id must not contain NUL characters")
-    .refine((id) => !LONE_SURROGATE.test(id), "user_id must be valid Unicode (it has a lone surrogate)")
-    .optional(),
+  user_id: UserIdentifier.optional(),
   cursor: z.string().optional(),
 });
 export type ListTasksQuery = z.infer<typeof ListTasksQuery>;

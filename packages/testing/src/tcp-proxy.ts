@@ -92,8 +92,11 @@ export async function startTcpProxy(target: { host: string; port: number }) {
       pairs.clear();
       sockets.clear();
     },
+    /** Forwards new connections again; connections held by a blackhole are reset, so their clients reconnect. */
     up() {
       mode = "up";
+      for (const socket of held) socket.resetAndDestroy();
+      held.clear();
     },
     async close() {
       this.down();

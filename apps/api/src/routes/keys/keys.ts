@@ -5,8 +5,19 @@ import type { AppDeps } from "../../app.js";
 import { parseInput } from "../../http/parse-input.js";
 import { requireAdmin } from "../../plugins/authenticate.js";
 
+// Refused like a task's user_id: Postgres cannot take NUL (a 500 otherwise), and a lone surrogate would be
+// stored as U+FFFD, giving the key to another identifier than the one asked for (and shown back).
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 export const CreateKeyBody = z.object(
-  { user_id: z.string({ error: "user_id is required: the user's identifier" }).min(1).max(320) },
+  {
+    user_id: z
+      .string({ error: "user_id is required: the user's identifier" })
+      .min(1)
+      .max(320)
+      .refine((id) => !id.includes("\u0000"), "user_id must not contain NUL characters")
+      .refine((id) => !LONE_SURROGATE.test(id), "user_id must be valid Unicode (it has a lone surrogate)"),
+  },
   { error: "body must be a JSON object" },
 );
 const KeyIdParams = z.object({

@@ -14,7 +14,9 @@ export function createSubscriptionCheckoutRoute(app: FastifyInstance, deps: AppD
   app.post("/payment/subscription", async (request) => {
     const { email } = parseInput(SubscriptionCheckoutBody, request.body);
     const { principal } = request;
-    if (principal.role === "user" && principal.identifier.toLowerCase() !== email.toLowerCase()) {
+    // The checkout is for the user whose identifier is the lower-cased email: a user key may start it only if
+    // that user is its own (an identifier with capitals is another user row, perhaps someone else's).
+    if (principal.role === "user" && principal.identifier !== email.toLowerCase()) {
       throw new ForbiddenError("a user API key may only start payments for its own user");
     }
     const { checkoutUrl } = await startSubscriptionCheckout(deps, email.toLowerCase());
