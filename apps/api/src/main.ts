@@ -70,10 +70,12 @@ const app = buildApp(
 app.addHook("preClose", async () => listener.releaseAll());
 
 if (config.ADMIN_API_KEY.length === 0) {
-  logger.warn(
+  const warning =
     "OPEN MODE: no ADMIN_API_KEY is set, so anyone who reaches this port can read every task, report and statistic. " +
-      "Set ADMIN_API_KEY before exposing the API beyond this machine.",
-  );
+    "Set ADMIN_API_KEY before exposing the API beyond this machine.";
+  // Loud whatever LOG_LEVEL says.
+  if (logger.isLevelEnabled("warn")) logger.warn(warning);
+  else console.error(warning);
 }
 await app.listen({ port: config.PORT, host: config.HOST });
 
