@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { createDatabase } from "@aitasks/db";
 import { buildPricing } from "@aitasks/providers";
 import {
@@ -17,6 +18,8 @@ import { createTaskFinishedListener } from "../plugins/task-finished-listener.js
 export async function createTestApp(env: TestEnvironment, overrides: Partial<AppDeps> = {}) {
   const database = createDatabase(env.databaseUrl, { max: 5 });
   const redis = createProducerConnection(env.redisUrl);
+  // Without an offline queue, a command sent before the connection is ready fails at once.
+  if (redis.status !== "ready") await once(redis, "ready");
   const queues = createQueues(redis, env.queuePrefix, () => {});
   const listener = createTaskFinishedListener(new Redis(env.redisUrl), taskFinishedChannel(env.queuePrefix));
   await listener.ready;
