@@ -29,7 +29,7 @@ export async function applyStripeEvent(db: Database, event: Stripe.Event): Promi
       .onConflictDoNothing()
       .returning({ id: stripeEvents.id });
     if (inserted.length === 0) return "duplicate";
-    const handler = handlers[event.type];
+    const handler = handlers.get(event.type);
     if (!handler) return "ignored";
     await handler(tx, event);
     return "applied";
@@ -245,14 +245,15 @@ const chargeRefunded: Handler = async (tx, event) => {
   });
 };
 
-const handlers: Partial<Record<string, Handler>> = {
-  "checkout.session.completed": checkoutSessionPaid,
-  "checkout.session.async_payment_succeeded": checkoutSessionPaid,
-  "invoice.paid": invoicePaid,
-  "customer.subscription.created": subscriptionChanged,
-  "customer.subscription.updated": subscriptionChanged,
-  "customer.subscription.deleted": subscriptionChanged,
-  "charge.refunded": chargeRefunded,
-};
+// A Map, not an object: an event type such as "__proto__" or "toString" must find no handler.
+const handlers = new Map<string, Handler>([
+  ["checkout.session.completed", checkoutSessionPaid],
+  ["checkout.session.async_payment_succeeded", checkoutSessionPaid],
+  ["invoice.paid", invoicePaid],
+  ["customer.subscription.created", subscriptionChanged],
+  ["customer.subscription.updated", subscriptionChanged],
+  ["customer.subscription.deleted", subscriptionChanged],
+  ["charge.refunded", chargeRefunded],
+]);
 
-export const HANDLED_STRIPE_EVENTS = Object.keys(handlers);
+export const HANDLED_STRIPE_EVENTS = [...handlers.keys()];

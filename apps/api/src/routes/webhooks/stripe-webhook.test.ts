@@ -663,6 +663,13 @@ describe("POST /api/webhook/stripe: events that book nothing", () => {
     expect(stored).toEqual({ type: "customer.created", payload: event });
     expect(await counts(c.app)).toEqual({ events: 1, ledger: 0, subscriptions: 0 });
   });
+
+  it.each(["__proto__", "toString", "constructor"])("acknowledges an event of type %s without a 500", async (type) => {
+    const response = await deliver(c.app, stripeEvent(type, { id: unique("obj") }));
+
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: "success" });
+  });
 });
 
 describe("POST /api/webhook/stripe: deliveries that are refused", () => {
