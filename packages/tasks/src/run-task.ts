@@ -1,4 +1,4 @@
-import { type Database, tasks } from "@aitasks/db";
+import { type Database, preparedPerDatabase, tasks } from "@aitasks/db";
 import { AppError } from "@aitasks/errors";
 import { costUsd, findPrice, type PricingTable, type Providers } from "@aitasks/providers";
 import { and, eq, inArray, sql } from "drizzle-orm";
@@ -22,6 +22,21 @@ export type RunOutcome =
   /** Another run already finished it (at-least-once delivery): nothing was called or booked. */
   | { outcome: "skipped" };
 
+/** The claim: `pending` or `processing` (a run lost with its worker) becomes `processing`, one more attempt. */
+const claimQuery = preparedPerDatabase((db) =>
+  db
+    .update(tasks)
+    .set({
+      status: "processing",
+      attempts: sql`${tasks.attempts} + 1`,
+      startedAt: sql`coalesce(${tasks.startedAt}, now())`,
+      updatedAt: sql`now()`,
+    })
+    .where(and(eq(tasks.id, sql.placeholder("taskId")), inArray(tasks.status, ["pending", "processing"])))
+    .returning({ provider: tasks.provider, model: tasks.model, input: tasks.input, attempts: tasks.attempts })
+    .prepare("claim_task"),
+);
+
 /**
  * Runs one task: claims it, calls its provider, and records the answer with its cost. Safe to run
  * twice for the same task: the state changes are compare-and-swap, and the completion and its
@@ -35,16 +50,7 @@ export async function runTask(
   { finalAttempt }: { finalAttempt: boolean },
 ): Promise<RunOutcome> {
   const { db } = deps;
-  const [task] = await db
-    .update(tasks)
-    .set({
-      status: "processing",
-      attempts: sql`${tasks.attempts} + 1`,
-      startedAt: sql`coalesce(${tasks.startedAt}, now())`,
-      updatedAt: sql`now()`,
-    })
-    .where(and(eq(tasks.id, taskId), inArray(tasks.status, ["pending", "processing"])))
-    .returning({ provider: tasks.provider, model: tasks.model, input: tasks.input, attempts: tasks.attempts });
+  const [task] = await claimQuery(db).execute({ taskId });
   if (!task) return { outcome: "skipped" };
 
   if (task.attempts > deps.maxRuns) {
