@@ -22,6 +22,11 @@ export interface RollupResult {
 export async function rollupReports(db: Database, { full = false }: { full?: boolean } = {}): Promise<RollupResult> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${ROLLUP_LOCK_ID})`);
+    // Statements are prepared once per connection (packages/db), and after five runs Postgres may
+    // switch one to a generic plan. This one must be planned for its actual `since`: generic, it
+    // cannot use the created_at index and reads the whole ledger (measured: 0.35 s instead of 0.05 s
+    // at a million rows, growing with the ledger).
+    await tx.execute(sql`set local plan_cache_mode = force_custom_plan`);
     const [state] = await tx.execute<{ last_started_at: string | null }>(
       sql`select last_started_at::text from report_rollup_state where id = 1`,
     );

@@ -1,0 +1,121 @@
+import { readFileSync } from "node:fs";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import {
+  freePort,
+  type RunningProcess,
+  spawnCommand,
+  startProcess,
+  waitFor,
+  waitForHealth,
+} from "../../tests/support/processes.js";
+
+let profileDirectory: string | undefined;
+/** With a directory, our processes run under `node --cpu-prof` and write their profiles there on exit. */
+export function profileInto(directory: string | undefined) {
+  profileDirectory = directory;
+}
+
+/** `node --import tsx apps/<role>/src/main.ts`, as `npm run start:<role>` runs it (plus --cpu-prof when profiling). */
+function startOurs(role: "api" | "worker", env: Record<string, string>): RunningProcess {
+  if (!profileDirectory) return startProcess(role, env);
+  return spawnCommand(
+    role,
+    process.execPath,
+    ["--cpu-prof", `--cpu-prof-dir=${profileDirectory}`, "--import", "tsx", `apps/${role}/src/main.ts`],
+    env,
+  );
+}
+
+/** What every process of one side gets: its database, Redis, queue prefix and the fake provider. */
+export interface StackEnv {
+  DATABASE_URL: string;
+  REDIS_URL: string;
+  QUEUE_PREFIX: string;
+  OPENAI_API_KEY: string;
+  OPENAI_BASE_URL: string;
+  LOG_LEVEL: string;
+  RATE_LIMIT_PER_MINUTE: string;
+}
+
+export type Side = "ours" | "reference";
+
+export interface Api {
+  proc: RunningProcess;
+  baseUrl: string;
+  pid: number;
+}
+
+/**
+ * Starts an API: ours exactly as `npm run start:api` does (node --import tsx apps/api/src/main.ts),
+ * or the bare reference (bench/reference/api-server.ts), on a free port; resolves once /health answers.
+ */
+export async function startApi(side: Side, env: StackEnv, extra: Record<string, string> = {}): Promise<Api> {
+  const port = await freePort();
+  const all = { ...env, ...extra, PORT: String(port), HOST: "127.0.0.1" };
+  const proc =
+    side === "ours"
+      ? startOurs("api", all)
+      : spawnCommand("reference-api", process.execPath, ["--import", "tsx", "bench/reference/api-server.ts"], all);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await waitForHealth(proc, baseUrl, { timeoutMs: 60_000 });
+  return { proc, baseUrl, pid: proc.child.pid! };
+}
+
+/** The queue each side's workers consume. */
+export const taskQueueName = (side: Side) => (side === "ours" ? "tasks" : "ref-tasks");
+
+/** Starts `count` worker processes of one side with WORKER_CONCURRENCY = `concurrency`; resolves once all listen. */
+export async function startWorkers(
+  side: Side,
+  env: StackEnv,
+  count: number,
+  concurrency: number,
+): Promise<RunningProcess[]> {
+  const all = { ...env, WORKER_CONCURRENCY: String(concurrency) };
+  const workers = Array.from({ length: count }, (_, i) =>
+    side === "ours"
+      ? startOurs("worker", all)
+      : spawnCommand(`reference-worker-${i}`, process.execPath, ["--import", "tsx", "bench/reference/worker.ts"], all),
+  );
+  // BullMQ names each worker's connection after its queue: count them until all are there.
+  const redis = redisConnection(env.REDIS_URL);
+  const queue = new Queue(taskQueueName(side), { connection: redis, prefix: env.QUEUE_PREFIX });
+  queue.on("error", () => {});
+  try {
+    await waitFor(
+      async () => {
+        const dead = workers.find((worker) => !worker.alive());
+        if (dead) throw new Error(`${dead.name} exited before it was ready:\n${dead.output()}`);
+        return (await queue.getWorkersCount()) >= count;
+      },
+      90_000,
+      { intervalMs: 200, message: `${count} ${side} workers` },
+    );
+  } finally {
+    await queue.close();
+    redis.disconnect();
+  }
+  return workers;
+}
+
+export async function stopAll(processes: RunningProcess[]): Promise<void> {
+  await Promise.all(
+    processes.map(async (proc) => {
+      const timer = setTimeout(() => void proc.kill9(), 15_000);
+      await proc.stop("SIGTERM");
+      clearTimeout(timer);
+    }),
+  );
+}
+
+/** Resident set size of a process, in MB (Linux /proc). */
+export function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+  return kb / 1024;
+}
+
+export function redisConnection(url: string) {
+  return new Redis(url, { maxRetriesPerRequest: null });
+}
