@@ -1,6 +1,7 @@
 // `npm run bench` runs every scenario; `-- --quick` a short version with the same output;
 // `-- --scenario NAME` (repeatable, or comma-separated) only those. See README "Performance".
 
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from "@aitasks/config";
@@ -59,17 +60,22 @@ const scratch = await createScratch(databaseUrl, redisUrl);
 const fake = await startFakeProvider(0);
 
 let interrupted = false;
-const cleanup = async () => {
-  await stopLoadGenerator();
-  await killAll();
-  await fake.close().catch(() => {});
-  await scratch.cleanup();
-};
-process.once("SIGINT", () => {
-  interrupted = true;
-  log("interrupted: cleaning up");
-  void cleanup().finally(() => process.exit(130));
-});
+// Once, whether the run ends or is interrupted (then it races the running scenario's own cleanup).
+let cleaning: Promise<void> | undefined;
+const cleanup = () =>
+  (cleaning ??= (async () => {
+    await stopLoadGenerator();
+    await killAll();
+    await fake.close().catch(() => {});
+    await scratch.cleanup();
+  })());
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    log(`${signal}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
 
 const context: BenchContext = { quick: values.quick ?? false, scratch, fake, log };
 const results: ScenarioResult[] = [];
@@ -82,6 +88,7 @@ try {
       const outcome = await scenario.run(context);
       results.push({ name: scenario.name, seconds: (Date.now() - began) / 1000, ...outcome });
     } catch (error) {
+      if (interrupted) break;
       log(`scenario ${scenario.name} failed: ${(error as Error).stack ?? error}`);
       results.push({
         name: scenario.name,
@@ -100,7 +107,13 @@ try {
 }
 
 const finishedAt = new Date();
-const file = writeResults({ mode, machine, startedAt, finishedAt, results });
+const file = writeResults({
+  mode,
+  machine: { ...machine, loadAverageAtEnd: loadavg().map((value) => Math.round(value * 100) / 100) },
+  startedAt,
+  finishedAt,
+  results,
+});
 console.log(renderTable(results));
 console.log(
   `\n${mode} run, ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s, on ${machine.cpu} ×${machine.cores}, ` +

@@ -54,12 +54,31 @@ function loadGenerator(): ChildProcess {
   return child;
 }
 
-/** Runs autocannon in the load generator's process (bench/lib/load-process.ts, started on first use). */
+/**
+ * Runs autocannon in the load generator's process (bench/lib/load-process.ts, started on first use).
+ * A server that dies during a run of a fixed `amount` would leave autocannon retrying forever, so
+ * every run has a deadline; past it the generator is killed (and restarted by the next run).
+ */
 export function runLoad(spec: LoadSpec): Promise<LoadSummary> {
   const child = loadGenerator();
+  const deadlineMs = spec.durationSeconds ? spec.durationSeconds * 1000 + 60_000 : 120_000 + (spec.amount ?? 0) * 5;
   return new Promise((resolve, reject) => {
     const id = nextId++;
-    pending.set(id, { resolve, reject });
+    const timer = setTimeout(() => {
+      pending.delete(id);
+      child.kill("SIGKILL");
+      reject(new Error(`load generator: no result within ${deadlineMs / 1000} s (is the server still up?)`));
+    }, deadlineMs);
+    pending.set(id, {
+      resolve: (summary) => {
+        clearTimeout(timer);
+        resolve(summary);
+      },
+      reject: (error) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    });
     child.send({ id, spec });
   });
 }

@@ -97,7 +97,7 @@ export function renderTable(results: ScenarioResult[]): string {
 
 export function writeResults(payload: {
   mode: "full" | "quick";
-  machine: Machine;
+  machine: Machine & { loadAverageAtEnd?: number[] };
   startedAt: Date;
   finishedAt: Date;
   results: ScenarioResult[];

@@ -43,17 +43,19 @@ export async function createScratch(adminUrl: string, redisUrl: string) {
       return { databaseUrl: withDatabase(adminUrl, database), database, queuePrefix: prefix };
     },
     async dropDatabase(database: string) {
+      const index = created.indexOf(database);
+      if (index < 0) return; // already dropped by cleanup (Ctrl-C)
+      created.splice(index, 1);
       await admin.unsafe(`drop database if exists ${database} with (force)`);
-      created.splice(created.indexOf(database), 1);
     },
     async cleanPrefix(prefix: string) {
       await deleteKeys(redisUrl, prefix);
     },
     async cleanup() {
-      for (const database of created.reverse()) {
+      const databases = created.splice(0).reverse();
+      for (const database of databases) {
         await admin.unsafe(`drop database if exists ${database} with (force)`).catch(() => {});
       }
-      created.length = 0;
       for (const prefix of prefixes) await deleteKeys(redisUrl, prefix).catch(() => {});
       await admin.end({ timeout: 5 });
     },

@@ -13,6 +13,12 @@ const CONNECTIONS = 100;
 const CONCURRENCY = 50;
 const SIDES: Side[] = ["ours", "reference"];
 
+/** One side's running API and worker: where to send tasks, and the processes (API first). */
+interface Stack {
+  baseUrl: string;
+  all: RunningProcess[];
+}
+
 /**
  * 3. N tasks submitted over HTTP (100 connections) while one worker process runs them against a
  * 0 ms provider; timed from the first task's creation to the last completion (database clocks).
@@ -31,7 +37,7 @@ export const pipeline: Scenario = {
     let correct = true;
     try {
       await context.fake.setDelay(0);
-      const stacks = {} as Record<Side, { baseUrl: string; all: RunningProcess[] }>;
+      const stacks = {} as Record<Side, Stack>;
       for (const side of SIDES) {
         const [api, workers] = await Promise.all([
           startApi(side, scenario.env),
@@ -42,7 +48,7 @@ export const pipeline: Scenario = {
       }
 
       /** Submits `count` tasks over HTTP, waits until all are completed, checks them. */
-      const run = async (side: Side, count: number, { env, baseUrl, all } = { env: scenario.env, ...stacks[side] }) => {
+      const run = async (side: Side, count: number, { baseUrl, all }: Stack = stacks[side]) => {
         const afterId = await maxTaskId(sql, side);
         await context.fake.takeCount();
         const meter = await startCpuMeter(sql, scenario.database, {
@@ -66,7 +72,6 @@ export const pipeline: Scenario = {
           correct = false;
           checks.push(`${check.detail}; ${load.non2xx} non-2xx answers, ${load.errors} errors`);
         }
-        void env;
         context.log(
           `  ${side}: ${count} tasks in ${seconds.toFixed(1)} s, ${(count / seconds).toFixed(0)} tasks/s; CPU per task: ` +
             Object.entries(cpuUs)
@@ -132,11 +137,7 @@ async function countRoundTrips(
   side: Side,
   env: StackEnv,
   plan: { countWarmup: number; counted: number },
-  run: (
-    side: Side,
-    count: number,
-    stack: { env: StackEnv; baseUrl: string; all: RunningProcess[] },
-  ) => Promise<unknown>,
+  run: (side: Side, count: number, stack: Stack) => Promise<unknown>,
   processes: RunningProcess[],
 ) {
   const apiCounter = await startPgCounter(env.DATABASE_URL);
@@ -145,7 +146,7 @@ async function countRoundTrips(
     const api = await startApi(side, { ...env, DATABASE_URL: apiCounter.url });
     const workers = await startWorkers(side, { ...env, DATABASE_URL: workerCounter.url }, 1, CONCURRENCY);
     processes.push(api.proc, ...workers);
-    const stack = { env, baseUrl: api.baseUrl, all: [api.proc, ...workers] };
+    const stack = { baseUrl: api.baseUrl, all: [api.proc, ...workers] };
     await run(side, plan.countWarmup, stack);
     const before = { api: apiCounter.counts(), worker: workerCounter.counts() };
     await run(side, plan.counted, stack);

@@ -102,6 +102,24 @@ export const readsAtScale: Scenario = {
         }
       }
 
+      // Service time without queueing: one connection, so the p99 is the endpoint's own, not the backlog's.
+      const alone: Record<string, LoadSummary> = {};
+      for (const [name, { api, path }] of Object.entries(endpoints)) {
+        alone[name] = await runLoad({
+          baseUrl: api.baseUrl,
+          method: "GET",
+          path,
+          connections: 1,
+          durationSeconds: plan.seconds / 2,
+          ...(path.includes("{id}") ? { idRange: [1, plan.tasks] as [number, number] } : {}),
+        });
+      }
+      context.log(
+        `  one connection, p99: ${Object.entries(alone)
+          .map(([name, result]) => `${name} ${result.latencyMs.p99} ms`)
+          .join(", ")}`,
+      );
+
       // A day's new bookings: tasks completed today with their ledger rows, then the incremental rollup.
       const incrementalSeconds: number[] = [];
       for (let round = 0; round < Math.max(plan.rounds, 6); round++) {
@@ -137,6 +155,17 @@ export const readsAtScale: Scenario = {
         read("daily", "GET /api/report/daily"),
         read("weekly", "GET /api/report/weekly"),
         read("monthly", "GET /api/report/monthly"),
+        ...(["stats", "daily", "weekly", "monthly"] as const).map(
+          (name): Figure => ({
+            metric: `${name} p99 at 1 connection (service time)`,
+            unit: "ms",
+            ours: alone[name]!.latencyMs.p99,
+            reference: alone.reference!.latencyMs.p99,
+            ratio: ratio(alone[name]!.latencyMs.p99, alone.reference!.latencyMs.p99),
+            goal: "–",
+            met: null,
+          }),
+        ),
         {
           metric: `rollup of a day with ${plan.newRows} new rows`,
           unit: "s",

@@ -1,0 +1,117 @@
+// Where our Postgres time per task goes: `node --import tsx bench/diagnostics/postgres-cost.ts`.
+// Runs the statements of one task (our API's insert, the worker's claim, the completion with its
+// ledger row; the reference's insert and its UPDATE + INSERT transaction) from 10 connections, in
+// scratch databases with parts of our schema switched off, and prints the Postgres CPU per task.
+import { readFileSync } from "node:fs";
+import { DEFAULT_DATABASE_URL } from "@aitasks/config";
+import { migrationsFolder } from "@aitasks/db";
+import postgres from "postgres";
+import { cpuSeconds } from "../lib/cpu.js";
+import { createScratch } from "../lib/scratch.js";
+import { median } from "../lib/stats.js";
+import { PROMPT } from "../lib/tasks-db.js";
+
+const TASKS = 3_000;
+const ROUNDS = 3;
+const COST = "0.000078900000";
+
+// The stats trigger functions as migration 0002 first wrote them (jsonb built and unpacked), for a before/after.
+const jsonbTriggers = readFileSync(`${migrationsFolder}/0002_stats_counters.sql`, "utf8")
+  .split("--> statement-breakpoint")
+  .map((statement) => /CREATE FUNCTION[\s\S]*/.exec(statement)?.[0])
+  .filter((statement) => statement !== undefined)
+  .map((statement) => statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
+  .join(";\n");
+
+const variants: Record<string, { setup: string; side: "ours" | "reference" }> = {
+  "ours (schema as migrated)": { setup: "", side: "ours" },
+  "ours with 0002's jsonb stats triggers": { setup: jsonbTriggers, side: "ours" },
+  "ours without the stats triggers": {
+    setup: "alter table tasks disable trigger user; alter table ledger_entries disable trigger user;",
+    side: "ours",
+  },
+  "ours without stats triggers or secondary indexes": {
+    setup: `alter table tasks disable trigger user; alter table ledger_entries disable trigger user;
+      drop index tasks_status_id_idx, tasks_user_id_id_idx, tasks_unfinished_updated_at_idx,
+        tasks_unfinished_user_id_idx, ledger_entries_occurred_at_idx, ledger_entries_created_at_idx,
+        ledger_entries_stripe_charge_id_idx;`,
+    side: "ours",
+  },
+  reference: { setup: "", side: "reference" },
+};
+
+function taskStatements(sql: postgres.Sql, side: "ours" | "reference") {
+  if (side === "ours") {
+    return async () => {
+      const [task] =
+        await sql`insert into tasks (provider, model, input) values ('openai', 'gpt-4o-mini', ${PROMPT}) returning id`;
+      await sql`update tasks set status = 'processing', attempts = attempts + 1, started_at = coalesce(started_at, now()),
+        updated_at = now() where id = ${task!.id} and status in ('pending', 'processing') returning provider, model, input, attempts`;
+      await sql`with done as (
+          update tasks set status = 'completed', output = 'answer', prompt_tokens = 58, completion_tokens = 117,
+            tokens_used = 175, cost_usd = ${COST}, error = null, completed_at = now(), updated_at = now()
+          where id = ${task!.id} and status = 'processing' returning id, user_id, cost_usd, completed_at)
+        insert into ledger_entries (kind, category, amount_usd, occurred_at, user_id, task_id)
+        select 'expense', 'api_cost', cost_usd, completed_at, user_id, id from done
+        on conflict (category, task_id) do nothing returning id`;
+    };
+  }
+  return async () => {
+    const [task] = await sql`insert into ref_tasks (input) values (${PROMPT}) returning id`;
+    await sql.begin(async (tx) => {
+      const done = await tx`update ref_tasks set status = 'completed', output = 'answer', prompt_tokens = 58,
+          completion_tokens = 117, tokens_used = 175, cost_usd = ${COST}, completed_at = now(), updated_at = now()
+        where id = ${task!.id} and status <> 'completed' returning id`;
+      if (done.length > 0) {
+        await tx`insert into ref_ledger (task_id, amount_usd, occurred_at) values (${task!.id}, ${COST}, now())
+          on conflict (task_id) do nothing`;
+      }
+    });
+  };
+}
+
+async function runConcurrently(count: number, task: () => Promise<void>) {
+  let left = count;
+  await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      while (left-- > 0) await task();
+    }),
+  );
+}
+
+const scratch = await createScratch(
+  process.env.DATABASE_URL || DEFAULT_DATABASE_URL,
+  process.env.REDIS_URL || "redis://127.0.0.1:6379",
+);
+const results: Record<string, number[]> = {};
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, variant] of Object.entries(variants)) {
+      const database = await scratch.scenario(`cost${round}`);
+      const sql = postgres(database.databaseUrl, { max: 10, onnotice: () => {} });
+      try {
+        if (variant.setup) await sql.unsafe(variant.setup);
+        const task = taskStatements(sql, variant.side);
+        await runConcurrently(300, task);
+        const backends = await sql<
+          { pid: number }[]
+        >`select pid from pg_stat_activity where datname = ${database.database}`;
+        const spent = () => backends.reduce((sum, { pid }) => sum + cpuSeconds(pid), 0);
+        const before = spent();
+        await runConcurrently(TASKS, task);
+        results[name] = [...(results[name] ?? []), ((spent() - before) / TASKS) * 1e6];
+      } finally {
+        await sql.end();
+        await scratch.dropDatabase(database.database);
+      }
+    }
+  }
+  console.log(`Postgres CPU per task (µs), ${TASKS} tasks from 10 connections, median of ${ROUNDS} rounds:`);
+  for (const [name, values] of Object.entries(results)) {
+    console.log(
+      `  ${name.padEnd(52)} ${median(values).toFixed(0).padStart(5)}   (${values.map((v) => v.toFixed(0)).join(", ")})`,
+    );
+  }
+} finally {
+  await scratch.cleanup();
+}
