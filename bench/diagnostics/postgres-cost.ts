@@ -15,17 +15,21 @@ const TASKS = 3_000;
 const ROUNDS = 3;
 const COST = "0.000078900000";
 
-// The stats trigger functions as migration 0002 first wrote them (jsonb built and unpacked), for a before/after.
-const jsonbTriggers = readFileSync(`${migrationsFolder}/0002_stats_counters.sql`, "utf8")
-  .split("--> statement-breakpoint")
-  .map((statement) => /CREATE FUNCTION[\s\S]*/.exec(statement)?.[0])
-  .filter((statement) => statement !== undefined)
-  .map((statement) => statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
-  .join(";\n");
+// The statement-level stats triggers of migrations 0002 and 0004 (the table, 0004's functions,
+// 0002's triggers), in place of 0005's row-level ones, for a before/after.
+const migration = (file: string) =>
+  readFileSync(`${migrationsFolder}/${file}`, "utf8").split("--> statement-breakpoint");
+const statementLevelTriggers = [
+  "drop trigger count_tasks on tasks; drop trigger count_task_changes on tasks; drop trigger count_ledger on ledger_entries",
+  `create table stats_counters (name text not null, shard smallint not null, value numeric(30, 12) not null default 0,
+     primary key (name, shard))`,
+  ...migration("0004_stats_counters_set_based.sql").filter((statement) => statement.includes("CREATE OR REPLACE")),
+  ...migration("0002_stats_counters.sql").filter((statement) => statement.includes("CREATE TRIGGER")),
+].join(";\n");
 
 const variants: Record<string, { setup: string; side: "ours" | "reference" }> = {
   "ours (schema as migrated)": { setup: "", side: "ours" },
-  "ours with 0002's jsonb stats triggers": { setup: jsonbTriggers, side: "ours" },
+  "ours with 0004's statement-level stats triggers": { setup: statementLevelTriggers, side: "ours" },
   "ours without the stats triggers": {
     setup: "alter table tasks disable trigger user; alter table ledger_entries disable trigger user;",
     side: "ours",

@@ -13,7 +13,7 @@ beforeAll(() => {
 });
 afterAll(() => database.close());
 beforeEach(async () => {
-  await database.sql`truncate ledger_entries, report_rollups, report_rollup_state, stats_counters, tasks, users cascade`;
+  await database.sql`truncate ledger_entries, report_rollups, report_rollup_state, user_counters, task_counters, ledger_counters, tasks, users cascade`;
 });
 
 let objectSequence = 0;
@@ -208,6 +208,74 @@ describe("stats", () => {
       tasks: { total: 5, pending: 2, processing: 0, completed: 2, failed: 1, total_tokens: 20, total_cost: 1 },
       users: { total: 3, subscriptions: 2 },
       financials: { total_income: 29.99, total_expenses: 1, profit: 28.99 },
+    });
+  });
+
+  it("stays equal to a recount under concurrent writers, deletes, and a bulk load with triggers off", async () => {
+    // Sixteen connections writing at once: each connection's trigger writes its own shard row.
+    const writers = createDatabase(env.databaseUrl, { max: 16 });
+    try {
+      await Promise.all(
+        Array.from({ length: 16 }, (_, writer) =>
+          writers.sql.begin(async (tx) => {
+            await tx`insert into users (identifier) values (${`writer-${writer}`})`;
+            for (let task = 0; task < 20; task++) {
+              const [row] =
+                await tx`insert into tasks (provider, model, input) values ('openai', 'm', 'x') returning id`;
+              await tx`update tasks set status = 'processing', attempts = attempts + 1 where id = ${row!.id}`;
+              if (task % 5 === 0) {
+                await tx`update tasks set status = 'failed', error = 'boom' where id = ${row!.id}`;
+                continue;
+              }
+              await tx`update tasks set status = 'completed', tokens_used = 7, cost_usd = 0.000001 where id = ${row!.id}`;
+              await tx`insert into ledger_entries (kind, category, amount_usd, occurred_at, task_id)
+                values ('expense', 'api_cost', 0.000001, now(), ${row!.id})`;
+            }
+          }),
+        ),
+      );
+    } finally {
+      await writers.close();
+    }
+    await database.sql`delete from ledger_entries where task_id in (select id from tasks order by id limit 4)`;
+    await database.sql`delete from tasks where id in (select id from tasks order by id limit 4)`;
+    const live = await getStats(database.db);
+    const [counted] = await database.sql`
+      select count(*)::int as total, count(*) filter (where status = 'completed')::int as completed,
+        count(*) filter (where status = 'failed')::int as failed,
+        coalesce(sum(tokens_used) filter (where status = 'completed'), 0)::int as tokens,
+        (select sum(amount_usd)::text from ledger_entries) as expenses
+      from tasks`;
+    // 320 tasks were written, 64 of them failed; four were deleted.
+    expect(counted).toMatchObject({ total: 316 });
+    expect(live).toEqual({
+      tasks: {
+        total: 316,
+        pending: 0,
+        processing: 0,
+        completed: counted!.completed,
+        failed: counted!.failed,
+        total_tokens: counted!.tokens,
+        total_cost: Number(counted!.expenses),
+      },
+      users: { total: 16, subscriptions: 0 },
+      financials: { total_income: 0, total_expenses: Number(counted!.expenses), profit: -Number(counted!.expenses) },
+    });
+
+    // What the benchmark does: rows loaded with triggers off, then recounted from the tables.
+    await database.sql.begin(async (tx) => {
+      await tx`set local session_replication_role = replica`;
+      await tx`insert into tasks (provider, model, input, status, tokens_used, cost_usd)
+        select 'openai', 'm', 'bulk', 'completed', 3, 0.5 from generate_series(1, 1000)`;
+    });
+    expect((await getStats(database.db)).tasks.total).toBe(316);
+    await database.sql`select recount_stats()`;
+    expect((await getStats(database.db)).tasks).toEqual({
+      ...live.tasks,
+      total: 1316,
+      completed: live.tasks.completed + 1000,
+      total_tokens: live.tasks.total_tokens + 3000,
+      total_cost: live.tasks.total_cost + 500,
     });
   });
 });
