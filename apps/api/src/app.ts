@@ -3,10 +3,10 @@ import type { Database } from "@aitasks/db";
 import type { PricingTable, ProviderName } from "@aitasks/providers";
 import type { TaskFinishedSignal } from "@aitasks/tasks";
 import cors from "@fastify/cors";
-import helmet from "@fastify/helmet";
 import Fastify, { type FastifyBaseLogger } from "fastify";
 import { handleError, handleNotFound } from "./http/errors.js";
 import { useStrictUtf8Json } from "./http/json-body.js";
+import { useSecurityHeaders } from "./http/security-headers.js";
 import { authenticate } from "./plugins/authenticate.js";
 import { type RateLimitOptions, registerRateLimit } from "./plugins/rate-limit.js";
 import { type HealthCheck, healthRoute } from "./routes/health.js";
@@ -53,7 +53,7 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
   useStrictUtf8Json(app);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
-  app.register(helmet);
+  useSecurityHeaders(app);
   // No CORS headers at all unless origins are configured: browsers then refuse cross-origin calls.
   if (deps.corsOrigins?.length) app.register(cors, { origin: [...deps.corsOrigins] });
 
