@@ -1,5 +1,5 @@
-import { amountToNumber, type Executor, ledgerCategory, parseAmount, reportRollups } from "@aitasks/db";
-import { and, eq, sql } from "drizzle-orm";
+import { amountToNumber, type Executor, ledgerCategory, parseAmount } from "@aitasks/db";
+import { sql } from "drizzle-orm";
 import { z } from "zod";
 
 export const REPORT_TYPES = ["daily", "weekly", "monthly"] as const;
@@ -48,20 +48,28 @@ const INCOME_CATEGORIES = ledgerCategory.enumValues.filter((category) => categor
  */
 export async function getReport(db: Executor, type: ReportType, date: string = day(new Date())) {
   const { start, end } = periodOf(type, date);
-  const rows = await db
-    .select({ kind: reportRollups.kind, category: reportRollups.category, amount: reportRollups.amountUsd })
-    .from(reportRollups)
-    .where(and(eq(reportRollups.period, type), eq(reportRollups.periodStart, start)));
-  const [state] = await db.execute<{ at: string }>(
-    sql`select last_finished_at::text as at from report_rollup_state where id = 1`,
+  // One round trip: the period's rows (none if nothing was booked) beside the last rollup's time.
+  const rows = await db.execute<{
+    kind: string | null;
+    category: string | null;
+    amount: string | null;
+    generated_at: string | null;
+  }>(sql`
+    select r.kind, r.category, r.amount_usd::text as amount,
+      (select last_finished_at::text from report_rollup_state where id = 1) as generated_at
+    from (values (1)) as one
+    left join report_rollups r on r.period = ${type} and r.period_start = ${start}`);
+  const generatedAt = rows[0]?.generated_at;
+  const booked = rows.flatMap((row) =>
+    row.category === null ? [] : [{ kind: row.kind, category: row.category, amount: row.amount ?? "0" }],
   );
 
-  const byCategory = new Map(rows.map((row) => [row.category, parseAmount(row.amount)]));
+  const byCategory = new Map(booked.map((row) => [row.category, parseAmount(row.amount)]));
   const sum = (kind: "income" | "expense") =>
-    rows.filter((row) => row.kind === kind).reduce((total, row) => total + parseAmount(row.amount), 0n);
+    booked.filter((row) => row.kind === kind).reduce((total, row) => total + parseAmount(row.amount), 0n);
   const income = sum("income");
   const expenses = sum("expense");
-  const amountOf = (category: string) => amountToNumber(byCategory.get(category as never) ?? 0n);
+  const amountOf = (category: string) => amountToNumber(byCategory.get(category) ?? 0n);
 
   return {
     date: start,
@@ -75,6 +83,6 @@ export async function getReport(db: Executor, type: ReportType, date: string = d
       income_breakdown: Object.fromEntries(INCOME_CATEGORIES.map((category) => [category, amountOf(category)])),
       expense_breakdown: { api_cost: amountOf("api_cost") },
     },
-    generated_at: state ? new Date(state.at).toISOString() : null,
+    generated_at: generatedAt ? new Date(generatedAt).toISOString() : null,
   };
 }
