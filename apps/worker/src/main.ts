@@ -1,7 +1,13 @@
 import { ConfigError, loggerOptions } from "@aitasks/config";
 import { createDatabase, migrateDatabase } from "@aitasks/db";
 import { createProviders } from "@aitasks/providers";
-import { closeQueues, createQueues, createWorkerConnection, taskFinishedChannel } from "@aitasks/queue";
+import {
+  closeQueues,
+  createQueues,
+  createTaskFinishedAnnouncer,
+  createWorkerConnection,
+  taskFinishedChannel,
+} from "@aitasks/queue";
 import { pino } from "pino";
 import { loadWorkerConfig, type WorkerConfig } from "./config.js";
 import { reconcileTasks } from "./handlers/reconcile-tasks.js";
@@ -26,7 +32,8 @@ const connection = createWorkerConnection(config.REDIS_URL);
 connection.on("error", (error) => logger.warn({ err: error.message }, "redis connection error"));
 const publisher = createWorkerConnection(config.REDIS_URL).on("error", () => {});
 const queues = createQueues(connection, config.QUEUE_PREFIX, (error) => logger.warn({ err: error }, "queue error"));
-const channel = taskFinishedChannel(config.QUEUE_PREFIX);
+// Wakes API requests waiting on finished tasks; a lost message only delays them to their deadline.
+const announceFinished = createTaskFinishedAnnouncer(publisher, taskFinishedChannel(config.QUEUE_PREFIX));
 
 const deps = {
   config,
@@ -42,10 +49,7 @@ const deps = {
     }),
     // Room for two runs lost to crashed workers beyond the provider attempts.
     maxRuns: config.TASK_MAX_ATTEMPTS + 2,
-    onFinished: async (taskId: number) => {
-      // Wakes API requests waiting on this task; a lost message only delays them to their deadline.
-      await publisher.publish(channel, String(taskId)).catch(() => {});
-    },
+    onFinished: announceFinished,
   },
 };
 

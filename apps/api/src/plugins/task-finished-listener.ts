@@ -1,3 +1,4 @@
+import { parseFinishedTaskIds } from "@aitasks/queue";
 import type { TaskFinishedSignal } from "@aitasks/tasks";
 import type { Redis } from "ioredis";
 
@@ -11,8 +12,10 @@ export function createTaskFinishedListener(subscriber: Redis, channel: string) {
   const waiters = new Map<number, Set<() => void>>();
 
   subscriber.on("message", (_channel: string, message: string) => {
-    const callbacks = waiters.get(Number(message));
-    if (callbacks) for (const wake of [...callbacks]) wake();
+    for (const taskId of parseFinishedTaskIds(message)) {
+      const callbacks = waiters.get(taskId);
+      if (callbacks) for (const wake of [...callbacks]) wake();
+    }
   });
   const subscribed = subscriber.subscribe(channel).catch(() => {
     // ioredis subscribes again once connected; until then waiters end at their deadline.

@@ -6,7 +6,8 @@ import type { JobHandler } from "./job-handler.js";
 export const handleRunTask: JobHandler<"run-task"> = async (deps, job, { taskId }) => {
   const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   const result = await runTask(deps.runTask, taskId, { finalAttempt });
-  job.log(`${result.outcome}${result.outcome === "failed" ? `: ${result.error}` : ""}`).catch(() => {});
+  // The usual outcome needs no log line on the job: that would be one more Redis command per task.
+  if (result.outcome === "skipped") job.log("skipped: another run already finished the task").catch(() => {});
   // The task row already says `failed`; this keeps the job in BullMQ's failed set too, without retries.
   if (result.outcome === "failed") throw new UnrecoverableError(result.error);
 };

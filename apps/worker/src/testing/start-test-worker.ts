@@ -1,6 +1,12 @@
 import { createDatabase } from "@aitasks/db";
 import { buildPricing, createProviders, type Providers } from "@aitasks/providers";
-import { closeQueues, createQueues, createWorkerConnection, taskFinishedChannel } from "@aitasks/queue";
+import {
+  closeQueues,
+  createQueues,
+  createTaskFinishedAnnouncer,
+  createWorkerConnection,
+  taskFinishedChannel,
+} from "@aitasks/queue";
 import type { FakeChatServer, TestEnvironment } from "@aitasks/testing";
 import { pino } from "pino";
 import { startWorkers } from "../start-worker.js";
@@ -38,9 +44,7 @@ export async function startTestWorker(env: TestEnvironment, fake: FakeChatServer
           timeoutMs: options.providerTimeoutMs ?? 10_000,
         }),
       maxRuns: maxAttempts + 2,
-      onFinished: async (taskId: number) => {
-        await publisher.publish(taskFinishedChannel(env.queuePrefix), String(taskId));
-      },
+      onFinished: createTaskFinishedAnnouncer(publisher, taskFinishedChannel(env.queuePrefix)),
     },
   };
   const running = await startWorkers(deps, {
