@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for both processes: the API (default CMD) and the workers (`npm run start:worker`).
-# tsx is a runtime dependency, so the TypeScript sources run as they are and no build step is needed.
+# Each runs from its bundle in dist/ (scripts/build.mjs), built here; the build that `npm run
+# start:*` repeats at start finds the same bytes and writes nothing.
 FROM node:24-slim
 
 ENV NODE_ENV=production
@@ -25,8 +26,10 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # Sources, including packages/db/migrations (both processes migrate at start under an advisory lock).
 COPY tsconfig.json ./
+COPY scripts ./scripts
 COPY apps ./apps
 COPY packages ./packages
+RUN npm run build
 
 # Files stay owned by root, so the app cannot rewrite its own code.
 USER node

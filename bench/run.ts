@@ -1,6 +1,7 @@
 // `npm run bench` runs every scenario; `-- --quick` a short version with the same output;
 // `-- --scenario NAME` (repeatable, or comma-separated) only those. See README "Performance".
 
+import { execFileSync } from "node:child_process";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -47,6 +48,8 @@ const startedAt = new Date();
 const log = (message: string) =>
   console.error(`[${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)}s] ${message}`);
 
+// Our processes run from dist/, as `npm run start:api` / `start:worker` build and run them.
+execFileSync(process.execPath, [join(repoRoot, "scripts", "build.mjs")], { stdio: "inherit" });
 const machine = await describeMachine(databaseUrl, redisUrl);
 if (values.profile) {
   const directory = join(repoRoot, "bench", "results", "profiles", startedAt.toISOString().replace(/[:.]/g, "-"));

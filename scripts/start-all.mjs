@@ -5,11 +5,11 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const roles = { api: "apps/api/src/main.ts", worker: "apps/worker/src/main.ts" };
+// Built by `npm start` just before (scripts/build.mjs).
+const roles = { api: "dist/api/main.mjs", worker: "dist/worker/main.mjs" };
 
 const children = Object.entries(roles).map(([role, entry]) => {
-  // tsx as a loader in the same process: its CLI would stand between the signal and our handlers.
-  const child = spawn(process.execPath, ["--import", "tsx", entry], { cwd: root, stdio: "inherit", env: process.env });
+  const child = spawn(process.execPath, [entry], { cwd: root, stdio: "inherit", env: process.env });
   child.on("exit", (code, signal) => {
     if (!stopping) {
       console.error(`${role} exited (${signal ?? code}); stopping the others`);

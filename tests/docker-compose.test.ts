@@ -195,8 +195,14 @@ describe("Dockerfile", () => {
       .slice(install + 1)
       .filter((i) => i.keyword === "COPY")
       .flatMap((i) => copySources(i.args));
-    expect(after).toEqual(expect.arrayContaining(["apps", "packages", "tsconfig.json"]));
+    expect(after).toEqual(expect.arrayContaining(["apps", "packages", "scripts", "tsconfig.json"]));
     expect(existsSync(join(root, "packages/db/migrations"))).toBe(true);
+    // The bundles are built into the image, after the sources, before the USER switch (dist/ stays root's).
+    const buildStep = dockerfile.findIndex((i) => i.keyword === "RUN" && /\bnpm run build\b/.test(i.args));
+    const lastCopy = dockerfile.findLastIndex((i) => i.keyword === "COPY");
+    const user = dockerfile.findLastIndex((i) => i.keyword === "USER");
+    expect(buildStep).toBeGreaterThan(lastCopy);
+    expect(buildStep).toBeLessThan(user);
   });
 
   it("defaults to the api and only references npm scripts that exist", () => {

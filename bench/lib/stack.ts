@@ -16,13 +16,13 @@ export function profileInto(directory: string | undefined) {
   profileDirectory = directory;
 }
 
-/** `node --import tsx apps/<role>/src/main.ts`, as `npm run start:<role>` runs it (plus --cpu-prof when profiling). */
+/** `node dist/<role>/main.mjs`, as `npm run start:<role>` runs it after its build (plus --cpu-prof when profiling). */
 function startOurs(role: "api" | "worker", env: Record<string, string>): RunningProcess {
   if (!profileDirectory) return startProcess(role, env);
   return spawnCommand(
     role,
     process.execPath,
-    ["--cpu-prof", `--cpu-prof-dir=${profileDirectory}`, "--import", "tsx", `apps/${role}/src/main.ts`],
+    ["--cpu-prof", `--cpu-prof-dir=${profileDirectory}`, `dist/${role}/main.mjs`],
     env,
   );
 }
@@ -47,7 +47,7 @@ export interface Api {
 }
 
 /**
- * Starts an API: ours exactly as `npm run start:api` does (node --import tsx apps/api/src/main.ts),
+ * Starts an API: ours exactly as `npm run start:api` does (node dist/api/main.mjs, built by run.ts),
  * or the bare reference (bench/reference/api-server.ts), on a free port; resolves once /health answers.
  */
 export async function startApi(side: Side, env: StackEnv, extra: Record<string, string> = {}): Promise<Api> {

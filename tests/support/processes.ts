@@ -100,9 +100,12 @@ export function spawnCommand(name: string, command: string, args: string[], env:
   return proc;
 }
 
-/** Starts `node --import tsx apps/<role>/src/main.ts`, exactly as `npm run start:<role>` does. */
+/**
+ * Starts `node dist/<role>/main.mjs`, exactly as `npm run start:<role>` does after its build (the
+ * tests' global setup builds dist/ once per run).
+ */
 export function startProcess(role: "api" | "worker", env: Record<string, string>): RunningProcess {
-  return spawnCommand(role, process.execPath, ["--import", "tsx", `apps/${role}/src/main.ts`], env);
+  return spawnCommand(role, process.execPath, [`dist/${role}/main.mjs`], env);
 }
 
 /** Kills (SIGKILL, whole group) every process started here that still runs. */

@@ -3,6 +3,7 @@ import { drizzle } from "drizzle-orm/postgres-js";
 import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 
+// ../migrations from packages/db/src, and from dist/<app>/main.mjs, where scripts/build.mjs copies them.
 export const migrationsFolder = fileURLToPath(new URL("../migrations", import.meta.url));
 
 // Any constant shared by every process of this service; it names the lock, nothing else.

@@ -1,4 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { migrateDatabase } from "@aitasks/db";
 import postgres from "postgres";
 import type { TestProject } from "vitest/node";
@@ -16,6 +18,10 @@ declare module "vitest" {
  * containers where Docker runs. Migrates a template database that each test file clones.
  */
 export default async function setup(project: TestProject) {
+  // The end-to-end tests start the processes as `npm start` does, from the bundles in dist/.
+  execFileSync(process.execPath, [fileURLToPath(new URL("../../../scripts/build.mjs", import.meta.url))], {
+    stdio: "inherit",
+  });
   const stops: (() => Promise<unknown>)[] = [];
   let databaseUrl = process.env.TEST_DATABASE_URL;
   let redisUrl = process.env.TEST_REDIS_URL;
