@@ -13,7 +13,7 @@ import { stopLoadGenerator } from "./lib/load.js";
 import { describeMachine } from "./lib/machine.js";
 import { renderTable, type ScenarioResult, writeResults } from "./lib/report.js";
 import { createScratch } from "./lib/scratch.js";
-import { profileInto } from "./lib/stack.js";
+import { buildReference, profileInto } from "./lib/stack.js";
 import { enqueue } from "./scenarios/enqueue.js";
 import { memory } from "./scenarios/memory.js";
 import { pipeline } from "./scenarios/pipeline.js";
@@ -50,6 +50,7 @@ const log = (message: string) =>
 
 // Our processes run from dist/, as `npm run start:api` / `start:worker` build and run them.
 execFileSync(process.execPath, [join(repoRoot, "scripts", "build.mjs")], { stdio: "inherit" });
+await buildReference();
 const machine = await describeMachine(databaseUrl, redisUrl);
 if (values.profile) {
   const directory = join(repoRoot, "bench", "results", "profiles", startedAt.toISOString().replace(/[:.]/g, "-"));

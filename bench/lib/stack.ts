@@ -1,9 +1,12 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Queue } from "bullmq";
+import { build } from "esbuild";
 import { Redis } from "ioredis";
 import {
   freePort,
   type RunningProcess,
+  repoRoot,
   spawnCommand,
   startProcess,
   waitFor,
@@ -25,6 +28,25 @@ function startOurs(role: "api" | "worker", env: Record<string, string>): Running
     ["--cpu-prof", `--cpu-prof-dir=${profileDirectory}`, `dist/${role}/main.mjs`],
     env,
   );
+}
+
+const referenceDirectory = join(repoRoot, "bench", "results", "reference");
+
+/**
+ * The reference's two programs as plain JavaScript, so that plain Node runs them as it runs our
+ * bundles: neither side pays for a TypeScript loader in its memory or start-up.
+ */
+export async function buildReference() {
+  await build({
+    absWorkingDir: repoRoot,
+    entryPoints: ["bench/reference/api-server.ts", "bench/reference/worker.ts"],
+    outdir: referenceDirectory,
+    outExtension: { ".js": ".mjs" },
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "warning",
+  });
 }
 
 /** What every process of one side gets: its database, Redis, queue prefix and the fake provider. */
@@ -56,7 +78,7 @@ export async function startApi(side: Side, env: StackEnv, extra: Record<string, 
   const proc =
     side === "ours"
       ? startOurs("api", all)
-      : spawnCommand("reference-api", process.execPath, ["--import", "tsx", "bench/reference/api-server.ts"], all);
+      : spawnCommand("reference-api", process.execPath, [join(referenceDirectory, "api-server.mjs")], all);
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitForHealth(proc, baseUrl, { timeoutMs: 60_000 });
   return { proc, baseUrl, pid: proc.child.pid! };
@@ -76,7 +98,7 @@ export async function startWorkers(
   const workers = Array.from({ length: count }, (_, i) =>
     side === "ours"
       ? startOurs("worker", all)
-      : spawnCommand(`reference-worker-${i}`, process.execPath, ["--import", "tsx", "bench/reference/worker.ts"], all),
+      : spawnCommand(`reference-worker-${i}`, process.execPath, [join(referenceDirectory, "worker.mjs")], all),
   );
   // BullMQ names each worker's connection after its queue: count them until all are there.
   const redis = redisConnection(env.REDIS_URL);
