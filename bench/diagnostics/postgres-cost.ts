@@ -20,7 +20,8 @@ const COST = "0.000078900000";
 const migration = (file: string) =>
   readFileSync(`${migrationsFolder}/${file}`, "utf8").split("--> statement-breakpoint");
 const statementLevelTriggers = [
-  "drop trigger count_tasks on tasks; drop trigger count_task_changes on tasks; drop trigger count_ledger on ledger_entries",
+  `drop trigger count_tasks on tasks; drop trigger count_task_changes on tasks;
+   drop trigger count_ledger on ledger_entries; drop trigger count_users on users; drop table stats_counters`,
   `create table stats_counters (name text not null, shard smallint not null, value numeric(30, 12) not null default 0,
      primary key (name, shard))`,
   ...migration("0004_stats_counters_set_based.sql").filter((statement) => statement.includes("CREATE OR REPLACE")),

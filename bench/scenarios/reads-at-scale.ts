@@ -59,7 +59,7 @@ export const readsAtScale: Scenario = {
         from (select g, now() - g * interval '3 hours' as at from generate_series(1, 5840) g) s`;
       await sql`set session_replication_role = default`;
       await sql`select recount_stats()`;
-      await sql`vacuum analyze tasks, ledger_entries, users, user_counters, task_counters, ledger_counters`;
+      await sql`vacuum analyze tasks, ledger_entries, users, stats_counters`;
       const loadSeconds = (Date.now() - loadStarted) / 1000;
       context.log(`  loaded ${plan.tasks} tasks and ${plan.tasks + 5840} ledger rows in ${loadSeconds.toFixed(0)} s`);
 

@@ -1,10 +1,10 @@
--- The /api/stats counters as columns, one row per shard, updated by row-level triggers.
--- Measured (npm run bench, bench/diagnostics/postgres-cost.ts): the statement-level triggers of
--- 0002/0004 cost about 40% of Postgres's CPU per task, because every statement built transition
--- tables and planned an INSERT … SELECT … ON CONFLICT over them, for nine counter rows per task.
--- A row-level trigger updating one row that holds every counter of its table costs about a third.
--- A trigger writes the shard of its connection, so a transaction takes one row per counter table,
--- always in the order users, tasks, ledger (the order our writes come in): no lock cycles.
+-- The /api/stats counters as columns of one row per shard, updated by row-level triggers.
+-- Measured (bench/diagnostics/postgres-cost.ts): the statement-level triggers of 0002/0004 built
+-- transition tables and planned an INSERT … SELECT … ON CONFLICT over them for every statement,
+-- nine counter-row updates per task. A row-level trigger updating the one row that holds every
+-- counter costs less, and /api/stats reads 32 rows in one scan.
+-- A trigger writes the shard of its connection, so a transaction only ever takes one counter row:
+-- no lock cycles between transactions, whatever order they write users, tasks and ledger rows in.
 -- Bulk loads pay a trigger call per row; load with triggers off and call recount_stats() after.
 DROP TRIGGER users_inserted_stats ON users;
 --> statement-breakpoint
@@ -16,26 +16,18 @@ DROP TRIGGER ledger_inserted_stats ON ledger_entries;
 --> statement-breakpoint
 DROP FUNCTION users_inserted_stats(), tasks_inserted_stats(), tasks_updated_stats(), ledger_inserted_stats();
 --> statement-breakpoint
-DROP TABLE "stats_counters" CASCADE;
+DROP TABLE "stats_counters";
 --> statement-breakpoint
-CREATE TABLE "user_counters" (
+CREATE TABLE "stats_counters" (
 	"shard" smallint PRIMARY KEY NOT NULL,
-	"users" bigint DEFAULT 0 NOT NULL
-);
---> statement-breakpoint
-CREATE TABLE "task_counters" (
-	"shard" smallint PRIMARY KEY NOT NULL,
-	"total" bigint DEFAULT 0 NOT NULL,
+	"users" bigint DEFAULT 0 NOT NULL,
+	"tasks" bigint DEFAULT 0 NOT NULL,
 	"pending" bigint DEFAULT 0 NOT NULL,
 	"processing" bigint DEFAULT 0 NOT NULL,
 	"completed" bigint DEFAULT 0 NOT NULL,
 	"failed" bigint DEFAULT 0 NOT NULL,
 	"tokens" bigint DEFAULT 0 NOT NULL,
-	"cost_usd" numeric(30, 12) DEFAULT '0' NOT NULL
-);
---> statement-breakpoint
-CREATE TABLE "ledger_counters" (
-	"shard" smallint PRIMARY KEY NOT NULL,
+	"cost_usd" numeric(30, 12) DEFAULT '0' NOT NULL,
 	"income_usd" numeric(30, 12) DEFAULT '0' NOT NULL,
 	"expense_usd" numeric(30, 12) DEFAULT '0' NOT NULL
 );
@@ -49,9 +41,9 @@ DECLARE
   added int := (TG_OP = 'INSERT')::int - (TG_OP = 'DELETE')::int;
 BEGIN
   LOOP
-    UPDATE user_counters SET users = users + added WHERE shard = this_shard;
+    UPDATE stats_counters SET users = users + added WHERE shard = this_shard;
     EXIT WHEN FOUND;
-    INSERT INTO user_counters (shard) VALUES (this_shard) ON CONFLICT DO NOTHING;
+    INSERT INTO stats_counters (shard) VALUES (this_shard) ON CONFLICT DO NOTHING;
   END LOOP;
   RETURN NULL;
 END $$;
@@ -81,8 +73,8 @@ BEGIN
     END IF;
   END IF;
   LOOP
-    UPDATE task_counters SET
-      total = total + (TG_OP = 'INSERT')::int - (TG_OP = 'DELETE')::int,
+    UPDATE stats_counters SET
+      tasks = tasks + (TG_OP = 'INSERT')::int - (TG_OP = 'DELETE')::int,
       pending = pending + (new_status IS NOT DISTINCT FROM 'pending')::int - (old_status IS NOT DISTINCT FROM 'pending')::int,
       processing = processing + (new_status IS NOT DISTINCT FROM 'processing')::int - (old_status IS NOT DISTINCT FROM 'processing')::int,
       completed = completed + (new_status IS NOT DISTINCT FROM 'completed')::int - (old_status IS NOT DISTINCT FROM 'completed')::int,
@@ -91,7 +83,7 @@ BEGIN
       cost_usd = cost_usd + cost_delta
     WHERE shard = this_shard;
     EXIT WHEN FOUND;
-    INSERT INTO task_counters (shard) VALUES (this_shard) ON CONFLICT DO NOTHING;
+    INSERT INTO stats_counters (shard) VALUES (this_shard) ON CONFLICT DO NOTHING;
   END LOOP;
   RETURN NULL;
 END $$;
@@ -119,10 +111,10 @@ BEGIN
     ELSE expense_delta := expense_delta + NEW.amount_usd; END IF;
   END IF;
   LOOP
-    UPDATE ledger_counters SET income_usd = income_usd + income_delta, expense_usd = expense_usd + expense_delta
+    UPDATE stats_counters SET income_usd = income_usd + income_delta, expense_usd = expense_usd + expense_delta
     WHERE shard = this_shard;
     EXIT WHEN FOUND;
-    INSERT INTO ledger_counters (shard) VALUES (this_shard) ON CONFLICT DO NOTHING;
+    INSERT INTO stats_counters (shard) VALUES (this_shard) ON CONFLICT DO NOTHING;
   END LOOP;
   RETURN NULL;
 END $$;
@@ -135,25 +127,21 @@ CREATE TRIGGER count_ledger AFTER INSERT OR UPDATE OF kind, amount_usd OR DELETE
 CREATE FUNCTION recount_stats() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   LOCK TABLE users, tasks, ledger_entries IN SHARE MODE;
-  DELETE FROM user_counters;
-  DELETE FROM task_counters;
-  DELETE FROM ledger_counters;
-  INSERT INTO user_counters (shard, users)
-    SELECT s, CASE WHEN s = 0 THEN (SELECT count(*) FROM users) ELSE 0 END FROM generate_series(0, 31) s;
-  INSERT INTO task_counters (shard, total, pending, processing, completed, failed, tokens, cost_usd)
-    SELECT s, 0, 0, 0, 0, 0, 0, 0 FROM generate_series(1, 31) s
-    UNION ALL
-    SELECT 0, count(*), count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'processing'),
-      count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'),
-      coalesce(sum(tokens_used) FILTER (WHERE status = 'completed'), 0),
-      coalesce(sum(cost_usd) FILTER (WHERE status = 'completed'), 0)
-    FROM tasks;
-  INSERT INTO ledger_counters (shard, income_usd, expense_usd)
-    SELECT s, 0, 0 FROM generate_series(1, 31) s
-    UNION ALL
-    SELECT 0, coalesce(sum(amount_usd) FILTER (WHERE kind = 'income'), 0),
-      coalesce(sum(amount_usd) FILTER (WHERE kind <> 'income'), 0)
-    FROM ledger_entries;
+  DELETE FROM stats_counters;
+  INSERT INTO stats_counters (shard) SELECT generate_series(0, 31);
+  UPDATE stats_counters SET
+    users = (SELECT count(*) FROM users),
+    (tasks, pending, processing, completed, failed, tokens, cost_usd) = (
+      SELECT count(*), count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'processing'),
+        count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'),
+        coalesce(sum(tokens_used) FILTER (WHERE status = 'completed'), 0),
+        coalesce(sum(cost_usd) FILTER (WHERE status = 'completed'), 0)
+      FROM tasks),
+    (income_usd, expense_usd) = (
+      SELECT coalesce(sum(amount_usd) FILTER (WHERE kind = 'income'), 0),
+        coalesce(sum(amount_usd) FILTER (WHERE kind <> 'income'), 0)
+      FROM ledger_entries)
+  WHERE shard = 0;
 END $$;
 --> statement-breakpoint
 SELECT recount_stats();

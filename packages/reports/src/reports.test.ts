@@ -13,7 +13,7 @@ beforeAll(() => {
 });
 afterAll(() => database.close());
 beforeEach(async () => {
-  await database.sql`truncate ledger_entries, report_rollups, report_rollup_state, user_counters, task_counters, ledger_counters, tasks, users cascade`;
+  await database.sql`truncate ledger_entries, report_rollups, report_rollup_state, stats_counters, tasks, users cascade`;
 });
 
 let objectSequence = 0;
