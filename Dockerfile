@@ -22,6 +22,8 @@ COPY packages/queue/package.json packages/queue/
 COPY packages/reports/package.json packages/reports/
 COPY packages/tasks/package.json packages/tasks/
 COPY packages/testing/package.json packages/testing/
+# Fixes to dependencies, applied by npm ci's postinstall (patch-package); see patches/README.md.
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # Sources, including packages/db/migrations (both processes migrate at start under an advisory lock).

@@ -177,7 +177,7 @@ describe("Dockerfile", () => {
     expect(dockerfile.some((i) => i.keyword === "EXPOSE" && i.args.split(/\s+/).includes("5000"))).toBe(true);
   });
 
-  it("copies the lockfile and every workspace manifest before npm ci, then the sources", () => {
+  it("copies the lockfile, every workspace manifest and the dependency patches before npm ci, then the sources", () => {
     const install = dockerfile.findIndex((i) => i.keyword === "RUN" && /\bnpm ci\b/.test(i.args));
     expect(install).toBeGreaterThan(-1);
     expect(dockerfile[install]!.args).toContain("--omit=dev");
@@ -188,7 +188,10 @@ describe("Dockerfile", () => {
       .flatMap((i) => copySources(i.args));
     const manifests = workspaceManifests();
     expect(manifests.length).toBeGreaterThan(0);
-    const missing = ["package.json", "package-lock.json", ...manifests].filter((file) => !before.includes(file));
+    // patches/ too: npm ci's postinstall applies them.
+    const missing = ["package.json", "package-lock.json", "patches", ...manifests].filter(
+      (file) => !before.includes(file),
+    );
     expect(missing, "manifests npm ci would not see").toEqual([]);
 
     const after = dockerfile
