@@ -58,6 +58,8 @@ export interface StackEnv {
   OPENAI_BASE_URL: string;
   LOG_LEVEL: string;
   RATE_LIMIT_PER_MINUTE: string;
+  /** The reference worker only: "openai-sdk" makes it call the provider through the official SDK. */
+  REF_PROVIDER_CLIENT?: string;
 }
 
 export type Side = "ours" | "reference";

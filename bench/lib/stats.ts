@@ -8,18 +8,17 @@ export function median(values: number[]): number {
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Runs `ours` and `reference` alternately, `rounds` times (A B A B …), so that whatever else the
- * machine is doing weighs on both alike; the caller takes medians.
+ * Runs `ours` and `reference` (and any other side given) alternately, `rounds` times (A B A B …),
+ * so that whatever else the machine is doing weighs on every side alike; the caller takes medians.
  */
-export async function alternate<T>(
+export async function alternate<K extends string, T>(
   rounds: number,
-  run: { ours: (round: number) => Promise<T>; reference: (round: number) => Promise<T> },
-): Promise<{ ours: T[]; reference: T[] }> {
-  const ours: T[] = [];
-  const reference: T[] = [];
+  run: Record<K, (round: number) => Promise<T>>,
+): Promise<Record<K, T[]>> {
+  const sides = Object.keys(run) as K[];
+  const results = Object.fromEntries(sides.map((side) => [side, [] as T[]])) as Record<K, T[]>;
   for (let round = 0; round < rounds; round++) {
-    ours.push(await run.ours(round));
-    reference.push(await run.reference(round));
+    for (const side of sides) results[side].push(await run[side](round));
   }
-  return { ours, reference };
+  return results;
 }

@@ -1,5 +1,7 @@
 // The bare-stack reference worker: a BullMQ worker that calls the provider with fetch and, in one
 // transaction, marks the task completed and inserts its ledger row. Nothing of ours.
+// With REF_PROVIDER_CLIENT=openai-sdk it makes the same call through the official OpenAI SDK, as
+// our worker must: the "scaling" scenario measures what the SDK alone costs.
 import { Worker } from "bullmq";
 import { Redis } from "ioredis";
 import postgres from "postgres";
@@ -16,21 +18,37 @@ const connection = new Redis(env.REDIS_URL!, { maxRetriesPerRequest: null });
 // gpt-4o-mini: $0.15 and $0.60 per million tokens, i.e. 150,000 and 600,000 pico-dollars a token.
 const usd = (pico: bigint) => `${pico / 10n ** 12n}.${(pico % 10n ** 12n).toString().padStart(12, "0")}`;
 
+interface Completion {
+  choices: { message: { content: string | null } }[];
+  usage?: { prompt_tokens: number; completion_tokens: number } | undefined;
+}
+
+async function callWithFetch(prompt: string): Promise<Completion> {
+  const response = await fetch(`${env.OPENAI_BASE_URL}/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${env.OPENAI_API_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: prompt }] }),
+  });
+  if (!response.ok) throw new Error(`provider answered ${response.status}`);
+  return (await response.json()) as Completion;
+}
+
+/** Loaded only when asked for, so that the bare worker's memory stays bare. */
+async function sdkCaller(): Promise<(prompt: string) => Promise<Completion>> {
+  const { default: OpenAI } = await import("openai");
+  const sdk = new OpenAI({ apiKey: env.OPENAI_API_KEY, baseURL: env.OPENAI_BASE_URL, maxRetries: 0 });
+  return (prompt) =>
+    sdk.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: prompt }] });
+}
+
+const callProvider = env.REF_PROVIDER_CLIENT === "openai-sdk" ? await sdkCaller() : callWithFetch;
+
 const worker = new Worker(
   "ref-tasks",
   async (job) => {
     const { id, prompt } = job.data as { id: number; prompt: string };
-    const response = await fetch(`${env.OPENAI_BASE_URL}/chat/completions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${env.OPENAI_API_KEY}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: prompt }] }),
-    });
-    if (!response.ok) throw new Error(`provider answered ${response.status}`);
-    const body = (await response.json()) as {
-      choices: { message: { content: string } }[];
-      usage: { prompt_tokens: number; completion_tokens: number };
-    };
-    const { prompt_tokens: input, completion_tokens: output } = body.usage;
+    const body = await callProvider(prompt);
+    const { prompt_tokens: input, completion_tokens: output } = body.usage!;
     const cost = usd(BigInt(input) * 150_000n + BigInt(output) * 600_000n);
     await sql.begin(async (tx) => {
       const done = await tx`

@@ -20,6 +20,8 @@ interface Measured {
  * 1,000 calls in flight (≈ 1,000 tasks/s); then 1, 2 and 4 processes at concurrency 250 each. The
  * queue is filled in bulk beforehand; the rate is measured between the 10th and the 90th
  * percentile of completion times, so start-up and the last stragglers do not count.
+ * A third side is the reference worker calling the provider through the official OpenAI SDK, as
+ * ours must: the difference between the two references is what the SDK itself costs.
  */
 export const scaling: Scenario = {
   name: "scaling",
@@ -56,37 +58,42 @@ export const scaling: Scenario = {
       }
       const tasksPerSecond = await steadyRate(sql, side, afterId);
       context.log(
-        `  ${side}: ${running.length} × ${concurrency}: ${tasksPerSecond.toFixed(0)} tasks/s, RSS ${maxRssMb.toFixed(0)} MB`,
+        `  ${side}${env.REF_PROVIDER_CLIENT ? ` (${env.REF_PROVIDER_CLIENT})` : ""}: ${running.length} × ${concurrency}: ${tasksPerSecond.toFixed(0)} tasks/s, RSS ${maxRssMb.toFixed(0)} MB`,
       );
       return { tasks: count, tasksPerSecond, maxRssMb } satisfies Measured;
     };
 
-    const series = async (side: Side) => {
-      const wide = await measure(side, scenario.env, 1, 1000, 1000);
+    const series = async (side: Side, env: StackEnv = scenario.env) => {
+      const wide = await measure(side, env, 1, 1000, 1000);
       await stopAll(running.splice(0));
-      const one = await measure(side, scenario.env, 1, 250, 250);
-      const two = await measure(side, scenario.env, 1, 250, 500);
-      const four = await measure(side, scenario.env, 2, 250, 1000);
+      const one = await measure(side, env, 1, 250, 250);
+      const two = await measure(side, env, 1, 250, 500);
+      const four = await measure(side, env, 2, 250, 1000);
       await stopAll(running.splice(0));
       return { wide, one, two, four, efficiency: four.tasksPerSecond / (4 * one.tasksPerSecond) };
     };
 
     try {
       await context.fake.setDelay(PROVIDER_MS);
-      const runs = await alternate(plan.rounds, { ours: () => series("ours"), reference: () => series("reference") });
+      const runs = await alternate(plan.rounds, {
+        ours: () => series("ours"),
+        reference: () => series("reference"),
+        referenceSdk: () => series("reference", { ...scenario.env, REF_PROVIDER_CLIENT: "openai-sdk" }),
+      });
       if (correct) checks.push("every task completed once, one provider call and one exact ledger row each");
 
-      const pick = (side: Side, value: (run: Awaited<ReturnType<typeof series>>) => number) =>
-        median(runs[side].map(value));
+      type Series = Awaited<ReturnType<typeof series>>;
+      const pick = (side: keyof typeof runs, value: (run: Series) => number) => median(runs[side].map(value));
       const figure = (
         metric: string,
         unit: string,
-        value: (run: Awaited<ReturnType<typeof series>>) => number,
+        value: (run: Series) => number,
         goal: string,
         met: ((ours: number) => boolean) | null,
+        against: keyof typeof runs = "reference",
       ): Figure => {
         const ours = pick("ours", value);
-        const reference = pick("reference", value);
+        const reference = pick(against, value);
         return { metric, unit, ours, reference, ratio: ratio(ours, reference), goal, met: met ? met(ours) : null };
       };
       const figures: Figure[] = [
@@ -114,6 +121,10 @@ export const scaling: Scenario = {
           "ours ≥ 0.85",
           (v) => v >= 0.85,
         ),
+        // The same three against the bare worker that calls through the OpenAI SDK.
+        figure("SDK reference: 1 process × 1000", "tasks/s", (r) => r.wide.tasksPerSecond, "–", null, "referenceSdk"),
+        figure("SDK reference: 1 process × 1000: RSS", "MB", (r) => r.wide.maxRssMb, "–", null, "referenceSdk"),
+        figure("SDK reference: efficiency at 4", "", (r) => r.efficiency, "–", null, "referenceSdk"),
       ];
       return { figures, correct, checks, raw: { plan, providerMs: PROVIDER_MS, runs } };
     } finally {
