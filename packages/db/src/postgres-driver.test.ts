@@ -1,13 +1,16 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { useTestEnvironment } from "@aitasks/testing";
+import { startTcpProxy, useTestEnvironment } from "@aitasks/testing";
+import postgres from "postgres";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDatabase } from "./client.js";
 
-// postgres.js keeps its pool's connections in queues (src/queue.js, not exported), patched by
-// patches/postgres+3.4.9.patch: unpatched, a queue that never empties keeps every spent slot, and
-// each move of a connection scans them all, so a pool under steady load slowed down query by query.
+// The two bugs of postgres.js 3.4.9 that patches/postgres+3.4.9.patch fixes (patches/README.md).
+
+// 1. The pool keeps its connections in queues (src/queue.js, not exported): unpatched, a queue that
+// never empties keeps every spent slot, and each move of a connection scans them all, so a pool
+// under steady load slowed down query by query.
 const require = createRequire(import.meta.url);
 const driverRoot = join(dirname(require.resolve("postgres")), "..", "..");
 
@@ -85,9 +88,9 @@ describe.each(Object.entries(flavours))("postgres.js connection queue (%s)", (_n
   });
 });
 
-describe("a pool under steady load", () => {
-  const env = useTestEnvironment();
+const env = useTestEnvironment();
 
+describe("a pool under steady load", () => {
   it("answers every one of many pipelined queries with its own result", async () => {
     const database = createDatabase(env.databaseUrl, { max: 3 });
     try {
@@ -107,4 +110,44 @@ describe("a pool under steady load", () => {
       await database.close();
     }
   });
+});
+
+// 2. A connection whose socket fails emits "error", and only later "close". Unpatched, a query sent
+// to it in between (by the failed query's own error handler, say) was never settled: the "close"
+// of a failed socket rejected nothing, and the stale failed query made the new one wait behind it.
+describe("a connection that fails", () => {
+  it("settles a query sent to it between its socket's error and close, and the pool recovers", async () => {
+    const target = new URL(env.databaseUrl);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const sql = postgres(proxy.proxied(env.databaseUrl), { max: 1, connect_timeout: 2, onnotice: () => {} });
+    try {
+      await sql`select 1`;
+      const failed = sql`select pg_sleep(5)`.then(
+        () => "answered",
+        (error: Error) => error.message,
+      );
+      // Sent from the failed query's handler, so it runs while the socket is errored, not yet closed.
+      let afterwards: Promise<string> | undefined;
+      const sentAfter = failed.then(() => {
+        afterwards = sql`select 2 as two`.then(
+          ([row]) => `answered ${row?.two}`,
+          (error: Error) => `rejected: ${error.message}`,
+        );
+      });
+      setTimeout(() => proxy.down(), 200);
+      expect(await failed).toMatch(/ECONNRESET|CONNECTION/);
+      await sentAfter;
+      const outcome = await Promise.race([
+        afterwards!,
+        new Promise<string>((resolve) => setTimeout(() => resolve("never settled"), 5_000)),
+      ]);
+      expect(outcome).toMatch(/^rejected: .*(ECONNRESET|CONNECTION_CLOSED|ECONNREFUSED)/);
+      // And the pool serves again once the server is back.
+      proxy.up();
+      expect(await sql`select 3 as three`).toEqual([{ three: 3 }]);
+    } finally {
+      await sql.end({ timeout: 1 });
+      await proxy.close();
+    }
+  }, 20_000);
 });
