@@ -14,20 +14,25 @@ import {
 } from "../../tests/support/processes.js";
 
 let profileDirectory: string | undefined;
-/** With a directory, our processes run under `node --cpu-prof` and write their profiles there on exit. */
+/**
+ * With a directory, the API and worker processes of both sides run under `node --cpu-prof` and
+ * write their profiles on exit into `<directory>/<side>-<role>/` (summed up by
+ * bench/diagnostics/profile-summary.ts).
+ */
 export function profileInto(directory: string | undefined) {
   profileDirectory = directory;
 }
 
-/** `node dist/<role>/main.mjs`, as `npm run start:<role>` runs it after its build (plus --cpu-prof when profiling). */
+/** The arguments to `node` that run `script`, under the profiler when profiling. */
+function nodeArgs(side: string, role: "api" | "worker", script: string): string[] {
+  if (!profileDirectory) return [script];
+  return ["--cpu-prof", `--cpu-prof-dir=${join(profileDirectory, `${side}-${role}`)}`, script];
+}
+
+/** `node dist/<role>/main.mjs`, as `npm run start:<role>` runs it after its build. */
 function startOurs(role: "api" | "worker", env: Record<string, string>): RunningProcess {
   if (!profileDirectory) return startProcess(role, env);
-  return spawnCommand(
-    role,
-    process.execPath,
-    ["--cpu-prof", `--cpu-prof-dir=${profileDirectory}`, `dist/${role}/main.mjs`],
-    env,
-  );
+  return spawnCommand(role, process.execPath, nodeArgs("ours", role, `dist/${role}/main.mjs`), env);
 }
 
 const referenceDirectory = join(repoRoot, "bench", "results", "reference");
@@ -80,7 +85,12 @@ export async function startApi(side: Side, env: StackEnv, extra: Record<string, 
   const proc =
     side === "ours"
       ? startOurs("api", all)
-      : spawnCommand("reference-api", process.execPath, [join(referenceDirectory, "api-server.mjs")], all);
+      : spawnCommand(
+          "reference-api",
+          process.execPath,
+          nodeArgs("reference", "api", join(referenceDirectory, "api-server.mjs")),
+          all,
+        );
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitForHealth(proc, baseUrl, { timeoutMs: 60_000 });
   return { proc, baseUrl, pid: proc.child.pid! };
@@ -100,7 +110,16 @@ export async function startWorkers(
   const workers = Array.from({ length: count }, (_, i) =>
     side === "ours"
       ? startOurs("worker", all)
-      : spawnCommand(`reference-worker-${i}`, process.execPath, [join(referenceDirectory, "worker.mjs")], all),
+      : spawnCommand(
+          `reference-worker-${i}`,
+          process.execPath,
+          nodeArgs(
+            env.REF_PROVIDER_CLIENT ? `reference-${env.REF_PROVIDER_CLIENT}` : "reference",
+            "worker",
+            join(referenceDirectory, "worker.mjs"),
+          ),
+          all,
+        ),
   );
   // BullMQ names each worker's connection after its queue: count them until all are there.
   const redis = redisConnection(env.REDIS_URL);
