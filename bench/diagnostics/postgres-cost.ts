@@ -15,13 +15,27 @@ const TASKS = 3_000;
 const ROUNDS = 3;
 const COST = "0.000078900000";
 
-// The statement-level stats triggers of migrations 0002 and 0004 (the table, 0004's functions,
-// 0002's triggers), in place of 0005's row-level ones, for a before/after.
 const migration = (file: string) =>
   readFileSync(`${migrationsFolder}/${file}`, "utf8").split("--> statement-breakpoint");
-const statementLevelTriggers = [
-  `drop trigger count_tasks on tasks; drop trigger count_task_changes on tasks;
-   drop trigger count_ledger on ledger_entries; drop trigger count_users on users; drop table stats_counters`,
+
+// Earlier forms of the stats triggers, in place of migration 0006's, for a before/after.
+const dropStatsTriggers = `
+  drop trigger count_users_inserted on users; drop trigger count_users_deleted on users;
+  drop trigger count_tasks_inserted on tasks; drop trigger count_tasks_updated on tasks;
+  drop trigger count_tasks_deleted on tasks; drop trigger count_ledger_inserted on ledger_entries;
+  drop trigger count_ledger_updated on ledger_entries; drop trigger count_ledger_deleted on ledger_entries;
+  drop function count_users(), count_tasks(), count_ledger()`;
+// 0005: row-level triggers, one counter-row update per written row.
+const rowLevelTriggers = [
+  dropStatsTriggers,
+  ...migration("0005_stats_counter_columns.sql").filter((statement) =>
+    /CREATE (FUNCTION count_|TRIGGER)/.test(statement),
+  ),
+].join(";\n");
+// 0002 and 0004: statement-level triggers on a row per counter name and shard (the table, 0004's
+// functions, 0002's triggers).
+const nameShardValueTriggers = [
+  `${dropStatsTriggers}; drop table stats_counters`,
   `create table stats_counters (name text not null, shard smallint not null, value numeric(30, 12) not null default 0,
      primary key (name, shard))`,
   ...migration("0004_stats_counters_set_based.sql").filter((statement) => statement.includes("CREATE OR REPLACE")),
@@ -30,7 +44,8 @@ const statementLevelTriggers = [
 
 const variants: Record<string, { setup: string; side: "ours" | "reference" }> = {
   "ours (schema as migrated)": { setup: "", side: "ours" },
-  "ours with 0004's statement-level stats triggers": { setup: statementLevelTriggers, side: "ours" },
+  "ours with 0005's row-level stats triggers": { setup: rowLevelTriggers, side: "ours" },
+  "ours with 0004's stats triggers (a row per counter)": { setup: nameShardValueTriggers, side: "ours" },
   "ours without the stats triggers": {
     setup: "alter table tasks disable trigger user; alter table ledger_entries disable trigger user;",
     side: "ours",

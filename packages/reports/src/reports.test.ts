@@ -278,4 +278,29 @@ describe("stats", () => {
       total_cost: live.tasks.total_cost + 500,
     });
   });
+
+  it("counts statements that write many rows at once, as a recount would", async () => {
+    const stats = () => getStats(database.db);
+    await database.sql`insert into users (identifier) select 'many-' || g from generate_series(1, 50) g`;
+    await database.sql`insert into tasks (provider, model, input) select 'openai', 'm', 'x' from generate_series(1, 3000)`;
+    await database.sql`update tasks set status = 'processing' where id % 3 = 0`;
+    await database.sql`update tasks set status = 'completed', tokens_used = 61, cost_usd = 0.0000276 where id % 6 = 0`;
+    await database.sql`update tasks set status = 'failed', error = 'boom' where id % 5 = 0 and status = 'pending'`;
+    await database.sql`update tasks set attempts = attempts + 1`; // changes nothing counted
+    await database.sql`
+      insert into ledger_entries (kind, category, amount_usd, occurred_at, task_id)
+      select 'expense', 'api_cost', cost_usd, now(), id from tasks where status = 'completed'`;
+    await database.sql`
+      insert into ledger_entries (kind, category, amount_usd, occurred_at, stripe_object_id)
+      select 'income', 'micro_payment', 1.25, now(), 'many_' || g from generate_series(1, 40) g`;
+    await database.sql`update ledger_entries set amount_usd = 2.50 where kind = 'income' and stripe_object_id like 'many_1%'`;
+    await database.sql`delete from ledger_entries where task_id % 12 = 0`;
+    await database.sql`delete from tasks where id % 12 = 0`;
+    await database.sql`delete from users where identifier like 'many-1%'`;
+    const live = await stats();
+    expect(live.tasks.total).toBe(2750);
+
+    await database.sql`select recount_stats()`;
+    expect(await stats()).toEqual(live);
+  });
 });
