@@ -11,12 +11,14 @@ declare module "fastify" {
 
 const OPEN: Principal = { role: "open" };
 
+/**
+ * The key from `Authorization: Bearer <key>`, else from `X-API-Key`. An `Authorization` header of
+ * another scheme (a proxy's Basic credentials, say) is not ours and does not hide `X-API-Key`; a
+ * Bearer header without a readable key counts as no key.
+ */
 function presentedKey(request: FastifyRequest): string | undefined {
-  const authorization = request.headers.authorization;
-  if (authorization) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    return match?.[1] ?? "";
-  }
+  const authorization = request.headers.authorization ?? "";
+  if (/^Bearer\b/i.test(authorization)) return /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1] ?? "";
   const header = request.headers["x-api-key"];
   return typeof header === "string" ? header.trim() : undefined;
 }

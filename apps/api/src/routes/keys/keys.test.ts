@@ -189,6 +189,24 @@ describe("at rest", () => {
 });
 
 describe("using a key", () => {
+  it("reads X-API-Key when Authorization carries another scheme, and refuses a Bearer header without a key", async () => {
+    const created = await createKey("behind-a-proxy@example.com");
+    const withBasic = await testApp.app.inject({
+      method: "GET",
+      url: "/api/tasks",
+      headers: { authorization: "Basic cHJveHk6c2VjcmV0", "x-api-key": created.key },
+    });
+    expect(withBasic.statusCode).toBe(200);
+
+    const emptyBearer = await testApp.app.inject({
+      method: "GET",
+      url: "/api/tasks",
+      headers: { authorization: "Bearer ", "x-api-key": created.key },
+    });
+    expect(emptyBearer.statusCode).toBe(401);
+    expectErrorBody(emptyBearer.json(), "UNAUTHORIZED");
+  });
+
   it("works as Authorization: Bearer and as X-API-Key, and acts as its user", async () => {
     const created = await createKey("worker-bee@example.com");
 
