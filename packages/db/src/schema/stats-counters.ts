@@ -4,11 +4,11 @@ const amount = (name: string) => numeric(name, { precision: 30, scale: 12 }).not
 const count = (name: string) => bigint(name, { mode: "number" }).notNull().default(0);
 
 /**
- * Running totals for /api/stats, kept exact by row-level triggers (migration 0005) in the same
- * transaction as the rows they count, so the endpoint reads 32 rows however large the tables grow.
- * A trigger writes the row of its connection's shard (`pg_backend_pid() % 32`): concurrent writers
- * rarely share a row, and a transaction only ever takes that one row, so two transactions never
- * wait on each other in a cycle. A total is the sum over the shards.
+ * Running totals for /api/stats, kept exact by statement-level triggers (migration 0006) in the
+ * same transaction as the rows they count, so the endpoint reads 32 rows however large the tables
+ * grow. A trigger writes the row of its connection's shard (`pg_backend_pid() % 32`), once per
+ * statement: concurrent writers rarely share a row, and a transaction only ever takes that one row,
+ * so two transactions never wait on each other in a cycle. A total is the sum over the shards.
  */
 export const statsCounters = pgTable("stats_counters", {
   shard: smallint("shard").primaryKey(),
