@@ -1,3 +1,4 @@
-export * from "./apply-stripe-event.js";
 export * from "./checkout.js";
+export * from "./schemas.js";
 export * from "./stripe-client.js";
+export * from "./stripe-events/apply-stripe-event.js";

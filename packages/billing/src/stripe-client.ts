@@ -1,5 +1,6 @@
 import { NotConfiguredError, UpstreamError, ValidationError } from "@aitasks/errors";
 import Stripe from "stripe";
+import { describeIssue, StripeEventEnvelope } from "./schemas.js";
 
 export interface StripeConfig {
   secretKey?: string | undefined;
@@ -41,22 +42,29 @@ export async function callStripe<T>(call: () => Promise<T>): Promise<T> {
 // Stripe's own default: events signed more than 5 minutes ago are refused (replay protection).
 const SIGNATURE_TOLERANCE_SECONDS = 300;
 
-/** Verifies a webhook delivery against the raw body; the parsed event is only trusted after this. */
+/**
+ * Verifies a webhook delivery against the raw body, then reads its envelope: an event signed with
+ * our secret but of a shape we cannot read is refused with 400 naming the field, and books nothing.
+ */
 export function verifyStripeEvent(
   webhookSecret: string | undefined,
   rawBody: Buffer,
   signature: string | string[] | undefined,
-): Stripe.Event {
+): StripeEventEnvelope {
   if (!webhookSecret)
     throw new NotConfiguredError("webhooks are not available: STRIPE_WEBHOOK_SECRET is not configured");
   if (typeof signature !== "string" || signature.length === 0) {
     throw new ValidationError("missing Stripe-Signature header");
   }
+  let event: unknown;
   try {
-    return Stripe.webhooks.constructEvent(rawBody, signature, webhookSecret, SIGNATURE_TOLERANCE_SECONDS);
+    event = Stripe.webhooks.constructEvent(rawBody, signature, webhookSecret, SIGNATURE_TOLERANCE_SECONDS);
   } catch (error) {
     // Stripe's message goes on for a paragraph; its first sentence says what failed.
     const reason = (error as Error).message.split(/(?<=\.)\s/)[0]?.trim();
     throw new ValidationError(`invalid Stripe signature: ${reason}`);
   }
+  const envelope = StripeEventEnvelope.safeParse(event);
+  if (!envelope.success) throw new ValidationError(`unreadable Stripe event: ${describeIssue(envelope.error)}`);
+  return envelope.data;
 }

@@ -6,5 +6,7 @@ export const stripeEvents = pgTable("stripe_events", {
   type: text("type").notNull(),
   payload: jsonb("payload").notNull(),
   createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull(),
+  // Why a handled event booked nothing: its object lacked what the handler needs (null when applied).
+  problem: text("problem"),
   processedAt: timestamp("processed_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
 });

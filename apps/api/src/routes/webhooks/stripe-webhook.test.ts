@@ -672,6 +672,95 @@ describe("POST /api/webhook/stripe: events that book nothing", () => {
   });
 });
 
+describe("POST /api/webhook/stripe: correctly signed events of odd shapes", () => {
+  const c = useWebhookApp();
+
+  it.each([
+    ["{}", {}, /^unreadable Stripe event: id: /],
+    ["[]", [], /^unreadable Stripe event: .*expected object/],
+    ["data: null", { id: "evt_odd_1", type: "invoice.paid", created: DAY_AGO, data: null }, /data: /],
+    ["no created", { id: "evt_odd_2", type: "invoice.paid", data: { object: {} } }, /created: /],
+    [
+      "created out of range",
+      { id: "evt_odd_3", type: "invoice.paid", created: 1e20, data: { object: {} } },
+      /created: /,
+    ],
+    [
+      "object not an object",
+      { id: "evt_odd_4", type: "charge.refunded", created: DAY_AGO, data: { object: 7 } },
+      /data\.object: /,
+    ],
+  ])(
+    "refuses an envelope it cannot read (%s) with 400 naming the field, and records nothing",
+    async (_name, body, message) => {
+      const response = await deliver(c.app, body);
+
+      expect(response.statusCode).toBe(400);
+      expect(response.json().error).toMatch(message);
+      expect(await counts(c.app)).toEqual({ events: 0, ledger: 0, subscriptions: 0 });
+    },
+  );
+
+  it.each([
+    ["invoice.paid", { ...invoice("sub_odd", "cus_odd"), amount_paid: "abc" }, "data.object.amount_paid: "],
+    ["invoice.paid", { ...invoice("sub_odd", "cus_odd"), amount_paid: 12.5 }, "data.object.amount_paid: "],
+    ["invoice.paid", { ...invoice("sub_odd", "cus_odd"), currency: null }, "data.object.currency: "],
+    [
+      "checkout.session.completed",
+      { id: "cs_odd", mode: "payment", payment_status: "paid", amount_total: -5 },
+      "data.object.amount_total: ",
+    ],
+    ["charge.refunded", { id: "ch_odd", currency: "usd" }, "data.object.amount_refunded: "],
+    [
+      "customer.subscription.updated",
+      { id: "sub_odd", status: "active", items: { data: "x" } },
+      "data.object.items.data: ",
+    ],
+  ])(
+    "acknowledges a %s whose object lacks what its handler needs, records it with the problem, books nothing",
+    async (type, object, problem) => {
+      const event = stripeEvent(type, object);
+
+      const response = await deliver(c.app, event);
+
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual({ status: "success" });
+      const [stored] = await c.app.sql<
+        { problem: string | null }[]
+      >`select problem from stripe_events where id = ${event.id}`;
+      expect(stored?.problem).toContain(problem);
+      const ledgerRows = await c.app.sql`select 1 from ledger_entries`;
+      expect(ledgerRows).toHaveLength(0);
+      const subscriptionRows = await c.app.sql`select 1 from subscriptions`;
+      expect(subscriptionRows).toHaveLength(0);
+    },
+  );
+
+  it("acknowledges an event holding arrays nested 3,000 deep (beyond what Postgres's jsonb parser takes)", async () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 3000; i++) deep = [deep];
+    const event = stripeEvent("customer.created", { id: unique("cus"), object: "customer", note: deep });
+
+    const response = await deliver(c.app, event);
+
+    expect(response.statusCode).toBe(200);
+    const [stored] = await c.app.sql<{ type: string }[]>`select type from stripe_events where id = ${event.id}`;
+    expect(stored).toEqual({ type: "customer.created" });
+  });
+
+  it("still applies a well-formed event after the odd ones, with no problem recorded", async () => {
+    const userId = await createUser(c.app);
+    const event = stripeEvent("checkout.session.completed", paymentSession(userId));
+
+    expect((await deliver(c.app, event)).statusCode).toBe(200);
+    const [stored] = await c.app.sql<
+      { problem: string | null }[]
+    >`select problem from stripe_events where id = ${event.id}`;
+    expect(stored).toEqual({ problem: null });
+    expect(await ledger(c.app)).toMatchObject([{ category: "micro_payment", user_id: userId }]);
+  });
+});
+
 describe("POST /api/webhook/stripe: deliveries that are refused", () => {
   const c = useWebhookApp();
 

@@ -1,0 +1,68 @@
+import { type Database, stripeEvents } from "@aitasks/db";
+import type { StripeEventEnvelope } from "../schemas.js";
+import { chargeRefunded } from "./charge-refunded.js";
+import { checkoutSessionPaid } from "./checkout-session-paid.js";
+import type { StripeEventHandler } from "./handler.js";
+import { eventTime } from "./handler.js";
+import { invoicePaid } from "./invoice-paid.js";
+import { subscriptionChanged } from "./subscription-changed.js";
+
+// A Map, not an object: an event type such as "__proto__" or "toString" must find no handler.
+const handlers = new Map<string, StripeEventHandler>([
+  ["checkout.session.completed", checkoutSessionPaid],
+  ["checkout.session.async_payment_succeeded", checkoutSessionPaid],
+  ["invoice.paid", invoicePaid],
+  ["customer.subscription.created", subscriptionChanged],
+  ["customer.subscription.updated", subscriptionChanged],
+  ["customer.subscription.deleted", subscriptionChanged],
+  ["charge.refunded", chargeRefunded],
+]);
+
+export const HANDLED_STRIPE_EVENTS = [...handlers.keys()];
+
+/**
+ * `applied`; `duplicate` (already recorded); `ignored` (a type we do not handle); `unreadable`
+ * (a handled type whose object lacks what its handler needs: recorded with the problem, nothing booked).
+ */
+export type EventOutcome =
+  | { outcome: "applied" | "duplicate" | "ignored" }
+  | { outcome: "unreadable"; problem: string };
+
+/**
+ * Applies one verified Stripe event, at most once whatever the number and order of deliveries:
+ * the event id is inserted first, in the same transaction as what the event books. A concurrent
+ * duplicate waits on that row and then finds it; a failed attempt rolls back both.
+ */
+export async function applyStripeEvent(db: Database, event: StripeEventEnvelope): Promise<EventOutcome> {
+  const handler = handlers.get(event.type);
+  const read = handler?.read(event);
+  const problem = read && "problem" in read ? read.problem : null;
+  return db.transaction(async (tx) => {
+    const inserted = await tx
+      .insert(stripeEvents)
+      .values({ id: event.id, type: event.type, payload: jsonbSafe(event), createdAt: eventTime(event), problem })
+      .onConflictDoNothing()
+      .returning({ id: stripeEvents.id });
+    if (inserted.length === 0) return { outcome: "duplicate" };
+    if (!read) return { outcome: "ignored" };
+    if ("problem" in read) return { outcome: "unreadable", problem: read.problem };
+    await read.apply(tx);
+    return { outcome: "applied" };
+  });
+}
+
+// jsonb cannot hold U+0000 nor an unpaired surrogate, and Postgres's parser gives up on arrays
+// nested a few thousand deep (stack depth limit): it would refuse the whole event (a 500 that
+// Stripe retries for days, then drops with what the event books). Customer-typed text such as a
+// name or a description may carry such characters. The stored payload is a record only, so there
+// they become U+FFFD and anything nested deeper than Stripe ever nests becomes a marker; the event
+// itself is applied as it was sent.
+const LONE_SURROGATES = /[\uD800-\uDFFF]/gu;
+const MAX_STORED_DEPTH = 64;
+function jsonbSafe(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return value.replaceAll("\u0000", "\uFFFD").replace(LONE_SURROGATES, "\uFFFD");
+  if (value === null || typeof value !== "object") return value;
+  if (depth >= MAX_STORED_DEPTH) return "\uFFFD(nested too deep to store)";
+  if (Array.isArray(value)) return value.map((item) => jsonbSafe(item, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [jsonbSafe(key), jsonbSafe(item, depth + 1)]));
+}
