@@ -4,6 +4,7 @@ import type { PricingTable, ProviderName } from "@aitasks/providers";
 import type { TaskFinishedSignal } from "@aitasks/tasks";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyBaseLogger } from "fastify";
+import { BODY_LIMIT_BYTES, useUnreadBodyDiscard } from "./http/body-limit.js";
 import { handleError, handleNotFound } from "./http/errors.js";
 import { useStrictUtf8Json } from "./http/json-body.js";
 import { useSecurityHeaders } from "./http/security-headers.js";
@@ -36,8 +37,6 @@ export interface AppDeps extends CheckoutDeps {
   limits: { maxPromptChars: number; maxPendingTasksPerUser: number };
 }
 
-export const BODY_LIMIT_BYTES = 1024 * 1024;
-
 /** Builds the HTTP app around its dependencies. It never listens: main.ts does, tests inject. */
 export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } = {}) {
   const app = Fastify({
@@ -51,6 +50,7 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
   app.removeContentTypeParser("text/plain");
   // Bytes that are not UTF-8 are refused (400) rather than stored as U+FFFD.
   useStrictUtf8Json(app);
+  useUnreadBodyDiscard(app);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
   useSecurityHeaders(app);

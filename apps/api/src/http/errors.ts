@@ -1,17 +1,61 @@
 import { AppError, type ErrorCode } from "@aitasks/errors";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 
-const statusOf: Record<ErrorCode, number> = {
+/**
+ * Every `code` an error answer can carry, with its status: the domain's codes (`AppError`) and the
+ * HTTP layer's own. docs/errors.md lists them for clients; a test keeps the two the same.
+ */
+export const ERROR_CODES = {
   VALIDATION: 400,
+  INVALID_JSON: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
   UPSTREAM: 502,
   UNAVAILABLE: 503,
   NOT_CONFIGURED: 503,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  RATE_LIMITED: 429,
+  TIMEOUT: 503,
+} as const satisfies Record<ErrorCode, number> & Record<string, number>;
+export type ApiErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * Fastify's own refusals under our codes, with messages a client can act on: its `FST_ERR_*`
+ * codes are internals that a framework upgrade may rename.
+ */
+const FRAMEWORK_ERRORS: Record<string, { code: ApiErrorCode; message: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: "BODY_TOO_LARGE", message: "request body is too large (at most 1 MiB)" },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    code: "UNSUPPORTED_MEDIA_TYPE",
+    message: "unsupported content type: send the body as application/json",
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    code: "VALIDATION",
+    message: "request body size did not match its Content-Length header",
+  },
+  FST_ERR_CTP_EMPTY_JSON_BODY: {
+    code: "INVALID_JSON",
+    message: "body is empty but its content type is application/json",
+  },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: "INVALID_JSON", message: "body is not valid JSON" },
+  FST_ERR_BAD_URL: { code: "VALIDATION", message: "the request URL cannot be decoded" },
+  FST_ERR_HANDLER_TIMEOUT: { code: "TIMEOUT", message: "the request took too long; try again shortly" },
 };
+
+/** Any other refusal of the framework, by its status. */
+function frameworkCode(status: number): ApiErrorCode {
+  if (status === 404) return "NOT_FOUND";
+  if (status === 405) return "METHOD_NOT_ALLOWED";
+  if (status === 413) return "BODY_TOO_LARGE";
+  if (status === 415) return "UNSUPPORTED_MEDIA_TYPE";
+  if (status === 429) return "RATE_LIMITED";
+  return "VALIDATION";
+}
 
 // Errors that mean Postgres or Redis cannot be reached, from the drivers or the OS.
 const CONNECTION_ERROR_CODES = new Set([
@@ -47,10 +91,11 @@ function isDependencyDown(error: unknown): boolean {
  */
 export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   let status: number;
-  let code: string;
+  let code: ApiErrorCode;
   let message: string;
+  const framework = error.code ? FRAMEWORK_ERRORS[error.code] : undefined;
   if (error instanceof AppError) {
-    status = statusOf[error.code];
+    status = ERROR_CODES[error.code];
     code = error.code;
     message = error.message;
   } else if (isDependencyDown(error)) {
@@ -58,11 +103,15 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
     status = 503;
     code = "UNAVAILABLE";
     message = "a service this request needs (database or queue) is unavailable; try again shortly";
+  } else if (framework) {
+    status = ERROR_CODES[framework.code];
+    code = framework.code;
+    message = framework.message;
   } else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-    // Fastify's own refusals: malformed JSON, body too large, unsupported media type.
+    // The JSON parser's own (a syntax error, a forbidden `__proto__` key) and any other refusal.
     status = error.statusCode;
-    code = error.code ?? "BAD_REQUEST";
-    message = error.message;
+    code = error instanceof SyntaxError ? "INVALID_JSON" : frameworkCode(status);
+    message = error instanceof SyntaxError ? `body is not valid JSON: ${error.message}` : error.message;
   } else {
     request.log.error({ err: error }, "unhandled error");
     status = 500;

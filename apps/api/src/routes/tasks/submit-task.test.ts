@@ -1,7 +1,7 @@
 import { type FakeChatServer, fakeAnswer, fakeUsage, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startTestWorker } from "../../../../worker/src/testing/start-test-worker.js";
-import { BODY_LIMIT_BYTES } from "../../app.js";
+import { BODY_LIMIT_BYTES } from "../../http/body-limit.js";
 import { createTestApp } from "../../testing/create-test-app.js";
 
 const env = useTestEnvironment();

@@ -1,0 +1,76 @@
+// A client that writes a whole oversized body before reading the answer, against the real API
+// process: it must get the 413, not a connection reset.
+import { request as httpRequest } from "node:http";
+import { useTestEnvironment } from "@aitasks/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { killAll, type StartedApi, startApi } from "../support/processes.js";
+
+const env = useTestEnvironment();
+let api: StartedApi;
+
+beforeAll(async () => {
+  api = await startApi({
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: env.redisUrl,
+    QUEUE_PREFIX: env.queuePrefix,
+    ADMIN_API_KEY: "",
+    NODE_ENV: "",
+  });
+});
+afterAll(() => killAll());
+
+/** POSTs `megabytes` of body the way Node's client does: 64 KB pieces, each written when the last drained. */
+function postLargeBody(
+  baseUrl: string,
+  megabytes: number,
+  declareLength: boolean,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const total = megabytes * 1024 * 1024;
+    const request = httpRequest(
+      {
+        host: "127.0.0.1",
+        port: new URL(baseUrl).port,
+        method: "POST",
+        path: "/api/task",
+        agent: false,
+        headers: { "content-type": "application/json", ...(declareLength ? { "content-length": total } : {}) },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      },
+    );
+    request.on("error", reject);
+    const piece = Buffer.alloc(64 * 1024, 0x20);
+    let written = 0;
+    const pump = () => {
+      while (written < total) {
+        written += piece.length;
+        if (!request.write(piece)) return void request.once("drain", pump);
+      }
+      request.end();
+    };
+    pump();
+  });
+}
+
+describe("a body over the limit", () => {
+  it.each([
+    ["with a Content-Length", true],
+    ["chunked", false],
+  ])("gets its 413 every time, even while the client is still writing (%s)", async (_name, declareLength) => {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const answer = await postLargeBody(api.baseUrl, 2, declareLength);
+      expect(answer.status).toBe(413);
+      expect(JSON.parse(answer.body)).toMatchObject({
+        code: "BODY_TOO_LARGE",
+        error: expect.stringMatching(/too large/),
+      });
+    }
+    // Nothing was stored, and the API still serves.
+    const list = await fetch(`${api.baseUrl}/api/tasks`);
+    expect(await list.json()).toMatchObject({ tasks: [] });
+  });
+});
