@@ -1,5 +1,5 @@
 // `npm run bench` runs every scenario; `-- --quick` a short version with the same output;
-// `-- --scenario NAME` (repeatable, or comma-separated) only those. See README "Performance".
+// `-- --scenario NAME` (repeatable, or comma-separated) only those. See docs/performance.md.
 
 import { execFileSync } from "node:child_process";
 import { loadavg } from "node:os";

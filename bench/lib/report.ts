@@ -69,7 +69,7 @@ function verdict(result: ScenarioResult, figure: Figure): string {
   return figure.met ? "met" : "MISSED";
 }
 
-/** The results as a Markdown table: readable on a terminal, pasted as is into the README. */
+/** The results as a Markdown table: readable on a terminal, pasted as is into docs/performance.md. */
 export function renderTable(results: ScenarioResult[]): string {
   const header = ["scenario", "metric", "ours", "reference", "ratio", "goal", "verdict"];
   const rows: string[][] = [];
