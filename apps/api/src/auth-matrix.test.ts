@@ -574,9 +574,10 @@ describe("open mode (no ADMIN_API_KEY)", () => {
       200,
     ],
     ["POST /api/payment/micro", "POST", () => "/api/payment/micro", () => ({ user_id: keys.bob.userId }), 200],
-    ["POST /api/keys", "POST", () => "/api/keys", () => ({ user_id: "olive@example.com" }), 201],
-    ["GET /api/keys", "GET", () => "/api/keys", undefined, 200],
-    ["DELETE /api/keys/:id", "DELETE", () => `/api/keys/${keys.spare.id}`, undefined, 200],
+    // A key minted in open mode would outlive it: key management needs ADMIN_API_KEY.
+    ["POST /api/keys", "POST", () => "/api/keys", () => ({ user_id: "olive@example.com" }), 403],
+    ["GET /api/keys", "GET", () => "/api/keys", undefined, 403],
+    ["DELETE /api/keys/:id", "DELETE", () => `/api/keys/${keys.spare.id}`, undefined, 403],
     ["GET /health", "GET", () => "/health", undefined, 200],
     ["POST /api/webhook/stripe unsigned", "POST", () => "/api/webhook/stripe", () => ({}), 400],
   ];
@@ -588,6 +589,7 @@ describe("open mode (no ADMIN_API_KEY)", () => {
         const response = await send(open, { method, url: url(), key, payload: payload?.() });
         expect(response.statusCode, `${key ?? "no key"}: ${response.body}`).toBe(status);
         expect(response.headers["www-authenticate"]).toBeUndefined();
+        if (status === 403) expect(response.json().error).toMatch(/ADMIN_API_KEY/);
       }
     },
   );

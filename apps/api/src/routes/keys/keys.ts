@@ -3,7 +3,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { AppDeps } from "../../app.js";
 import { parseInput } from "../../http/parse-input.js";
-import { requireAdmin } from "../../plugins/authenticate.js";
+import { requireAdminKey } from "../../plugins/authenticate.js";
 
 // Refused like a task's user_id: Postgres cannot take NUL (a 500 otherwise), and a lone surrogate would be
 // stored as U+FFFD, giving the key to another identifier than the one asked for (and shown back).
@@ -27,19 +27,19 @@ const KeyIdParams = z.object({
     .transform(Number),
 });
 
-/** Key management, admin only: create (the key is shown once), list, revoke. */
+/** Key management, with an admin key only (never in open mode): create (the key is shown once), list, revoke. */
 export function keyRoutes(app: FastifyInstance, deps: AppDeps) {
   app.post("/keys", async (request, reply) => {
-    requireAdmin(request);
+    requireAdminKey(request);
     const { user_id } = parseInput(CreateKeyBody, request.body);
     return reply.code(201).send(await createApiKey(deps.db, user_id));
   });
   app.get("/keys", async (request) => {
-    requireAdmin(request);
+    requireAdminKey(request);
     return { keys: await listApiKeys(deps.db) };
   });
   app.delete("/keys/:id", async (request) => {
-    requireAdmin(request);
+    requireAdminKey(request);
     const { id } = parseInput(KeyIdParams, request.params);
     return revokeApiKey(deps.db, id);
   });
