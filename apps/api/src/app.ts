@@ -7,9 +7,10 @@ import Fastify, { type FastifyBaseLogger } from "fastify";
 import { BODY_LIMIT_BYTES, useUnreadBodyDiscard } from "./http/body-limit.js";
 import { handleError, handleNotFound } from "./http/errors.js";
 import { useStrictUtf8Json } from "./http/json-body.js";
+import { requestIdOf } from "./http/request-id.js";
 import { useSecurityHeaders } from "./http/security-headers.js";
 import { authenticate } from "./plugins/authenticate.js";
-import { type RateLimitOptions, registerRateLimit } from "./plugins/rate-limit.js";
+import { failedAuthenticationLimiter, type RateLimitOptions, registerRateLimit } from "./plugins/rate-limit.js";
 import { type HealthCheck, healthRoute } from "./routes/health.js";
 import { keyRoutes } from "./routes/keys/keys.js";
 import { createMicroCheckoutRoute } from "./routes/payments/create-micro-checkout.js";
@@ -42,7 +43,9 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: BODY_LIMIT_BYTES,
-    requestIdHeader: "x-request-id",
+    // A client's X-Request-Id is kept only if well-formed (a proxy's trace id); anything else gets one of ours.
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     // Answer 503 to requests arriving while the server drains, instead of accepting new work.
     return503OnClosing: true,
   });
@@ -58,6 +61,8 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
   if (deps.corsOrigins?.length) app.register(cors, { origin: [...deps.corsOrigins] });
 
   healthRoute(app, deps.healthChecks);
+  // One counter for both prefixes: /api and /api/v1 are the same API.
+  const failures = deps.rateLimit ? failedAuthenticationLimiter(deps.rateLimit) : undefined;
   // Every /api path is also served under /api/v1: the versioned name of the same contract.
   for (const prefix of ["/api", "/api/v1"]) {
     app.register(
@@ -65,7 +70,7 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
         // Stripe authenticates with its signature, not an API key.
         await api.register(stripeWebhookRoutes, deps);
         await api.register(async (authenticated) => {
-          authenticate(authenticated, deps);
+          authenticate(authenticated, { ...deps, failures });
           if (deps.rateLimit) await registerRateLimit(authenticated, deps.rateLimit);
           submitTaskRoute(authenticated, deps);
           getTaskRoute(authenticated, deps);

@@ -1,6 +1,6 @@
 import { RateLimitedError } from "@aitasks/errors";
 import rateLimit from "@fastify/rate-limit";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import type { Redis } from "ioredis";
 
 export interface RateLimitOptions {
@@ -33,3 +33,35 @@ export async function registerRateLimit(app: FastifyInstance, options: RateLimit
       new RateLimitedError(`rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`),
   });
 }
+
+/**
+ * Failed authentications per client address, counted in Redis before any key lookup: a client
+ * that sent `perMinute` wrong or missing keys in the last minute gets 429 without another database
+ * lookup, until the minute is over. Requests with a valid key are never counted, so many clients
+ * behind one proxy address are not limited together. If Redis is down, nobody is refused.
+ */
+export function failedAuthenticationLimiter(options: RateLimitOptions) {
+  const keyOf = (ip: string) => `${options.namespace}auth-failures:${ip}`;
+  return {
+    /** Throws RATE_LIMITED (and sets Retry-After) when this address is over its failures. */
+    async check(ip: string, reply: FastifyReply) {
+      const failures = await options.redis.get(keyOf(ip)).catch(() => null);
+      if (Number(failures ?? 0) < options.perMinute) return;
+      const ttl = await options.redis.pttl(keyOf(ip)).catch(() => 60_000);
+      const retryAfter = Math.max(1, Math.ceil(ttl / 1000));
+      reply.header("retry-after", String(retryAfter));
+      throw new RateLimitedError(
+        `too many requests without a valid API key from this address; retry in ${retryAfter} seconds`,
+      );
+    },
+    async recordFailure(ip: string) {
+      await options.redis
+        .multi()
+        .incr(keyOf(ip))
+        .pexpire(keyOf(ip), 60_000, "NX")
+        .exec()
+        .catch(() => {});
+    },
+  };
+}
+export type FailedAuthenticationLimiter = ReturnType<typeof failedAuthenticationLimiter>;
