@@ -230,3 +230,26 @@ describe("error bodies", () => {
     expect((await plain.app.inject({ method: "GET", url: "/api/tasks", headers: admin })).statusCode).toBe(200);
   });
 });
+
+describe("request ids", () => {
+  const idOf = async (headers: Record<string, string>) =>
+    (await plain.app.inject({ method: "GET", url: "/api/task/999999", headers: { ...admin, ...headers } })).json()
+      .request_id as string;
+
+  it("keep a well-formed X-Request-Id from a proxy or tracer", async () => {
+    for (const id of ["0af7651916cd43dd8448eb211c80319c", "Root=1-5759e988-bd862e3fe1be46a994272793", "abc.def_1:2"]) {
+      expect(await idOf({ "x-request-id": id })).toBe(id);
+    }
+  });
+
+  it("replace an oversized or malformed one with an id of their own, unique per request", async () => {
+    const ours = /^req-[0-9a-f]{16}$/;
+    for (const id of ["x".repeat(8192), "two words", "<script>", "", "-leading-dash", "é"]) {
+      expect(await idOf({ "x-request-id": id }), JSON.stringify(id.slice(0, 20))).toMatch(ours);
+    }
+    const first = await idOf({});
+    const second = await idOf({});
+    expect(first).toMatch(ours);
+    expect(second).not.toBe(first);
+  });
+});
