@@ -451,6 +451,29 @@ describe("POST /api/webhook/stripe: subscriptions and their invoices", () => {
     expect(await storedSubscription(c.app, sub)).toMatchObject({ status: "canceled", user_id: userId });
   });
 
+  it("reads the period end of older API versions (2024-06-20: on the subscription, not its items)", async () => {
+    const userId = await createUser(c.app);
+    const sub = unique("sub");
+    const customer = unique("cus");
+    const periodEnd = DAY_AGO + 30 * 86_400;
+    const { items: _items, ...withoutItemPeriods } = subscription(sub, customer, "active", { userId });
+    const olderShape = {
+      ...withoutItemPeriods,
+      current_period_start: DAY_AGO,
+      current_period_end: periodEnd,
+      items: { object: "list", data: [{ id: unique("si"), object: "subscription_item", price: { id: "price_old" } }] },
+    };
+
+    const event = { ...stripeEvent("customer.subscription.created", olderShape), api_version: "2024-06-20" };
+    expect((await deliver(c.app, event)).statusCode).toBe(200);
+
+    expect(await storedSubscription(c.app, sub)).toMatchObject({
+      status: "active",
+      price_id: "price_old",
+      current_period_end: at(periodEnd),
+    });
+  });
+
   it("keeps the newest state when an older updated event arrives late", async () => {
     const sub = unique("sub");
     const customer = unique("cus");
