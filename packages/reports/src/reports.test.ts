@@ -13,7 +13,7 @@ beforeAll(() => {
 });
 afterAll(() => database.close());
 beforeEach(async () => {
-  await database.sql`truncate ledger_entries, report_rollups, report_rollup_state, stats_counters, tasks, users cascade`;
+  await database.sql`truncate ledger_entries, report_rollups, report_rollup_state, report_dirty_days, stats_counters, tasks, users cascade`;
 });
 
 let objectSequence = 0;
@@ -122,6 +122,38 @@ describe("report rollup", () => {
     expect(await getReport(database.db, "monthly", "2026-05-01")).toMatchObject({ income: 22.25 });
     expect(await getReport(database.db, "weekly", "2026-05-05")).toMatchObject({ income: 20 });
     expect(await getReport(database.db, "daily", "2026-05-31")).toMatchObject({ income: 7.25 });
+  });
+
+  it("rolls up a writer that commits long after the rollups that ran while it was open", async () => {
+    await book("subscription", "1.00", "2026-11-02T10:00:00Z");
+    await rollupReports(database.db);
+
+    // A transaction that started an hour ago (held behind a lock, say) and commits only now: its
+    // rows carry that start as created_at, far behind the rollups that ran meanwhile.
+    const writer = await database.sql.reserve();
+    try {
+      await writer`begin`;
+      await writer`
+        insert into ledger_entries (kind, category, amount_usd, occurred_at, stripe_object_id, created_at)
+        values ('income', 'micro_payment', 42, '2026-11-15T12:00:00Z', 'obj_late_writer', now() - interval '1 hour')`;
+      await rollupReports(database.db);
+      expect(await getReport(database.db, "monthly", "2026-11-15")).toMatchObject({ income: 1 });
+      await writer`commit`;
+    } finally {
+      writer.release();
+    }
+    await rollupReports(database.db);
+
+    expect(await getReport(database.db, "monthly", "2026-11-15")).toMatchObject({ income: 43 });
+    expect(await getReport(database.db, "weekly", "2026-11-15")).toMatchObject({ income: 42 });
+    expect(await getReport(database.db, "daily", "2026-11-15")).toMatchObject({ income: 42 });
+  });
+
+  it("leaves nothing dirty once rolled up, and recomputes nothing on the next run", async () => {
+    await book("subscription", "3.00", "2026-08-02T10:00:00Z");
+    expect((await rollupReports(database.db)).rows).toBeGreaterThan(0);
+    expect(await database.sql`select day from report_dirty_days`).toHaveLength(0);
+    expect((await rollupReports(database.db)).rows).toBe(0);
   });
 
   it("matches a straight SQL sum of the ledger, to the last digit, for every period", async () => {

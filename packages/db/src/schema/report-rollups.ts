@@ -17,6 +17,17 @@ export const reportRollups = pgTable(
   (t) => [primaryKey({ columns: [t.period, t.periodStart, t.kind, t.category] })],
 );
 
+/**
+ * The days whose reports are out of date: a trigger on ledger_entries adds the days of every
+ * statement's rows in the writing transaction itself, so a day becomes dirty exactly when its
+ * rows become visible, however late that transaction commits. The rollup deletes the rows it
+ * sees and recomputes their periods in one statement. Insert-only, without a key: no writer
+ * ever waits on another's row.
+ */
+export const reportDirtyDays = pgTable("report_dirty_days", {
+  day: date("day", { mode: "string" }).notNull(),
+});
+
 /** One row: when the last rollup started, so the next one knows which ledger rows are new. */
 export const reportRollupState = pgTable("report_rollup_state", {
   id: smallint("id").primaryKey().default(1),
