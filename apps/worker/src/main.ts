@@ -49,6 +49,8 @@ const deps = {
     }),
     // Room for two runs lost to crashed workers beyond the provider attempts.
     maxRuns: config.TASK_MAX_ATTEMPTS + 2,
+    // A task's lease lives as long as its job's lock: a stalled job is retaken when both have expired.
+    leaseMs: config.WORKER_LOCK_DURATION_MS,
     onFinished: announceFinished,
   },
 };

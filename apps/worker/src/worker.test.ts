@@ -78,6 +78,39 @@ describe("worker", () => {
     expect(await worker.db.select().from(ledgerEntries).where(eq(ledgerEntries.taskId, id))).toHaveLength(1);
   });
 
+  it("waits for another run's lease to end before running a task delivered again, using up no attempt", async () => {
+    worker = await startTestWorker(env, fake, { maxAttempts: 1 });
+    const id = await submitTask(
+      {
+        db: worker.db,
+        pricing: buildPricing(),
+        defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
+        limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },
+        enqueueTask: async () => {},
+        onEnqueueFailed: () => {},
+      },
+      { prompt: "held by a paused worker", provider: "openai" },
+    ).then((task) => task.id);
+    // A run on a paused worker holds the task for 1.5 s more; then its job is delivered again.
+    await worker.db
+      .update(tasks)
+      .set({
+        status: "processing",
+        attempts: 1,
+        leaseOwner: "paused-worker",
+        leaseExpiresAt: new Date(Date.now() + 1_500),
+      })
+      .where(eq(tasks.id, id));
+    const started = Date.now();
+    await enqueue(worker.queues, "run-task", { taskId: id }, runTaskJobOptions(1));
+
+    const task = await waitForFinalTask(worker, id);
+
+    expect(task).toMatchObject({ status: "completed", attempts: 2 });
+    expect(task.completedAt!.getTime() - started).toBeGreaterThanOrEqual(1_400);
+    expect(fake.requests).toHaveLength(1);
+  });
+
   it("fails a task after TASK_MAX_ATTEMPTS provider calls when the provider keeps answering 500", async () => {
     worker = await startTestWorker(env, fake, { maxAttempts: 3 });
     fake.setReply(() => ({ kind: "status", status: 500, message: "boom" }));

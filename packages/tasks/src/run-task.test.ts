@@ -26,6 +26,7 @@ beforeAll(async () => {
       timeoutMs: 5_000,
     }),
     maxRuns: 5,
+    leaseMs: 30_000,
     onFinished: async (taskId) => {
       finished.push(taskId);
     },
@@ -110,7 +111,7 @@ describe("runTask", () => {
     expect(await taskRow(id)).toEqual(before);
   });
 
-  it("books one expense when two runs of the same task race", async () => {
+  it("lets one of two racing runs of a task call the provider; the other waits for its lease", async () => {
     const id = await createTask();
     fake.setReply(() => ({ kind: "ok", delayMs: 200 }));
 
@@ -119,9 +120,68 @@ describe("runTask", () => {
       runTask(deps, id, { finalAttempt: false }),
     ]);
 
-    expect(outcomes.map((o) => o.outcome).sort()).toEqual(["completed", "skipped"]);
+    expect(outcomes.map((o) => o.outcome).sort()).toEqual(["completed", "leased"]);
+    expect(fake.requests).toHaveLength(1);
     expect(await ledgerRows(id)).toHaveLength(1);
     expect((await taskRow(id)).status).toBe("completed");
+  });
+
+  it("renews a live run's lease, so a long provider call is not taken over", async () => {
+    const id = await createTask();
+    const shortLease = { ...deps, leaseMs: 300 };
+    fake.setReply(() => ({ kind: "ok", delayMs: 1_000 }));
+
+    const first = runTask(shortLease, id, { finalAttempt: false });
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    // Past the lease's first term: a second delivery of the job finds it renewed.
+    expect(await runTask(shortLease, id, { finalAttempt: false })).toMatchObject({ outcome: "leased" });
+
+    expect(await first).toEqual({ outcome: "completed" });
+    expect(fake.requests).toHaveLength(1);
+    expect((await taskRow(id)).attempts).toBe(1);
+  });
+
+  it("takes over a run that stopped renewing its lease, and refuses the stopped run's late answer", async () => {
+    const id = await createTask({ prompt: "paused worker" });
+    // The first run claims the task and its worker stops (SIGSTOP) mid-call: simulated by a claim
+    // whose lease is never renewed, then a late completion under that lease.
+    const [claimed] = await database.sql<{ lease_owner: string }[]>`
+      update tasks set status = 'processing', attempts = 1, lease_owner = 'paused-run',
+        lease_expires_at = now() + interval '200 milliseconds'
+      where id = ${id} returning lease_owner`;
+    expect(claimed?.lease_owner).toBe("paused-run");
+    expect(await runTask(deps, id, { finalAttempt: false })).toMatchObject({ outcome: "leased" });
+    expect(fake.requests).toHaveLength(0);
+
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await runTask(deps, id, { finalAttempt: false })).toEqual({ outcome: "completed" });
+
+    const late = await database.sql`
+      update tasks set output = 'late answer' where id = ${id} and status = 'processing' and lease_owner = 'paused-run'
+      returning id`;
+    expect(late).toHaveLength(0);
+    expect(await taskRow(id)).toMatchObject({ status: "completed", output: fakeAnswer("paused worker"), attempts: 2 });
+    expect(fake.requests).toHaveLength(1);
+    expect(await ledgerRows(id)).toHaveLength(1);
+  });
+
+  it("refuses to complete a task for a run whose lease was taken over while it called the provider", async () => {
+    const id = await createTask({ prompt: "slow first run" });
+    const shortLease = { ...deps, leaseMs: 150 };
+    let calls = 0;
+    fake.setReply(() => (++calls === 1 ? { kind: "ok", delayMs: 800 } : { kind: "ok" }));
+    // The first run's worker pauses mid-call: its lease is left expired (and, no longer its own, not
+    // renewed), as a pause past the lease would leave it.
+    const first = runTask(shortLease, id, { finalAttempt: false });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await database.sql`update tasks set lease_owner = 'expired', lease_expires_at = now() where id = ${id}`;
+    const second = await runTask(deps, id, { finalAttempt: false });
+
+    expect(second).toEqual({ outcome: "completed" });
+    expect(await first).toEqual({ outcome: "skipped" });
+    expect(fake.requests).toHaveLength(2);
+    expect(await ledgerRows(id)).toHaveLength(1);
+    expect((await taskRow(id)).attempts).toBe(2);
   });
 
   it("rethrows a retryable error before the final attempt, keeping the task in processing with the error", async () => {

@@ -1,7 +1,8 @@
+import { randomUUID } from "node:crypto";
 import { type Database, preparedPerDatabase, tasks } from "@aitasks/db";
 import { AppError } from "@aitasks/errors";
 import { costUsd, findPrice, type PricingTable, type Providers } from "@aitasks/providers";
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, isNull, or, type SQL, sql } from "drizzle-orm";
 
 export interface RunTaskDeps {
   db: Database;
@@ -12,6 +13,12 @@ export interface RunTaskDeps {
    * TASK_MAX_ATTEMPTS; the rest absorbs runs lost to crashed workers.
    */
   maxRuns: number;
+  /**
+   * How long a run's hold on its task lasts without renewal; a live run renews it every third of
+   * that while it calls the provider, so only a run that died or stopped (SIGSTOP, a long GC
+   * pause) is taken over. The worker uses its job lock's duration.
+   */
+  leaseMs: number;
   /** Told after a task reached `completed` or `failed` (and the change is committed). */
   onFinished: (taskId: number) => Promise<void>;
 }
@@ -20,9 +27,14 @@ export type RunOutcome =
   | { outcome: "completed" }
   | { outcome: "failed"; error: string }
   /** Another run already finished it (at-least-once delivery): nothing was called or booked. */
-  | { outcome: "skipped" };
+  | { outcome: "skipped" }
+  /** Another run holds the task until `until` (it may still be calling the provider): try again then. */
+  | { outcome: "leased"; until: Date };
 
-/** The claim: `pending` or `processing` (a run lost with its worker) becomes `processing`, one more attempt. */
+/**
+ * The claim: `pending`, or `processing` whose lease has expired (a run lost with its worker),
+ * becomes `processing` under a new lease, one more attempt.
+ */
 const claimQuery = preparedPerDatabase((db) =>
   db
     .update(tasks)
@@ -31,16 +43,38 @@ const claimQuery = preparedPerDatabase((db) =>
       attempts: sql`${tasks.attempts} + 1`,
       startedAt: sql`coalesce(${tasks.startedAt}, now())`,
       updatedAt: sql`now()`,
+      leaseOwner: sql`${sql.placeholder("owner")}::text`,
+      leaseExpiresAt: sql`now() + ${sql.placeholder("leaseMs")}::int * interval '1 millisecond'`,
     })
-    .where(and(eq(tasks.id, sql.placeholder("taskId")), inArray(tasks.status, ["pending", "processing"])))
+    .where(
+      and(
+        eq(tasks.id, sql.placeholder("taskId")),
+        or(
+          eq(tasks.status, "pending"),
+          and(eq(tasks.status, "processing"), or(isNull(tasks.leaseExpiresAt), sql`${tasks.leaseExpiresAt} <= now()`)),
+        ),
+      ),
+    )
     .returning({ provider: tasks.provider, model: tasks.model, input: tasks.input, attempts: tasks.attempts })
     .prepare("claim_task"),
 );
 
+/** Why a claim found nothing: finished or missing (skip), or held by a live run (wait for its lease). */
+async function unclaimable(db: Database, taskId: number): Promise<RunOutcome> {
+  const [task] = await db
+    .select({ status: tasks.status, leaseExpiresAt: tasks.leaseExpiresAt })
+    .from(tasks)
+    .where(eq(tasks.id, taskId));
+  if (task?.status === "processing" && task.leaseExpiresAt) return { outcome: "leased", until: task.leaseExpiresAt };
+  return { outcome: "skipped" };
+}
+
 /**
  * Runs one task: claims it, calls its provider, and records the answer with its cost. Safe to run
- * twice for the same task: the state changes are compare-and-swap, and the completion and its
- * `api_cost` ledger row are one statement, with the ledger's unique key as a second guard.
+ * twice for the same task: the claim takes a lease that a second run respects until it expires,
+ * only the lease's holder may finish the task (a run that lost its lease, paused past it, finds its
+ * answer refused), and the completion and its `api_cost` ledger row are one statement, with the
+ * ledger's unique key as a second guard.
  *
  * A retryable provider error is rethrown (the queue retries with backoff) unless `finalAttempt`.
  */
@@ -50,29 +84,42 @@ export async function runTask(
   { finalAttempt }: { finalAttempt: boolean },
 ): Promise<RunOutcome> {
   const { db } = deps;
-  const [task] = await claimQuery(db).execute({ taskId });
-  if (!task) return { outcome: "skipped" };
+  const owner = randomUUID();
+  const [task] = await claimQuery(db).execute({ taskId, owner, leaseMs: deps.leaseMs });
+  if (!task) return unclaimable(db, taskId);
+  const held = and(eq(tasks.id, taskId), eq(tasks.status, "processing"), eq(tasks.leaseOwner, owner));
 
   if (task.attempts > deps.maxRuns) {
-    return fail(deps, taskId, `gave up after ${deps.maxRuns} runs: the worker running this task stopped each time`);
+    return fail(
+      deps,
+      held,
+      taskId,
+      `gave up after ${deps.maxRuns} runs: the worker running this task stopped each time`,
+    );
   }
   const price = findPrice(deps.pricing, task.provider, task.model);
-  if (!price) return fail(deps, taskId, `model "${task.model}" has no price: add it to PRICING_FILE`);
+  if (!price) return fail(deps, held, taskId, `model "${task.model}" has no price: add it to PRICING_FILE`);
 
   let completion: Awaited<ReturnType<Providers["openai"]["complete"]>>;
+  const renewal = setInterval(() => {
+    db.update(tasks)
+      .set({ leaseExpiresAt: sql`now() + ${deps.leaseMs}::int * interval '1 millisecond'` })
+      .where(held)
+      .catch(() => {});
+  }, deps.leaseMs / 3);
   try {
     completion = await deps.providers[task.provider].complete({ model: task.model, prompt: task.input });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const retryable = !(error instanceof AppError) || error.retryable;
     if (retryable && !finalAttempt) {
-      await db
-        .update(tasks)
-        .set({ error: message, updatedAt: sql`now()` })
-        .where(and(eq(tasks.id, taskId), eq(tasks.status, "processing")));
+      // The lease ends with this run: the retry, a new run, need not wait for it to expire.
+      await db.update(tasks).set({ error: message, updatedAt: sql`now()`, leaseExpiresAt: sql`now()` }).where(held);
       throw error;
     }
-    return fail(deps, taskId, message);
+    return fail(deps, held, taskId, message);
+  } finally {
+    clearInterval(renewal);
   }
 
   const { promptTokens, completionTokens } = completion.usage;
@@ -81,8 +128,8 @@ export async function runTask(
     with done as (
       update tasks set status = 'completed', output = ${completion.text}, prompt_tokens = ${promptTokens},
         completion_tokens = ${completionTokens}, tokens_used = ${promptTokens + completionTokens},
-        cost_usd = ${cost}, error = null, completed_at = now(), updated_at = now()
-      where id = ${taskId} and status = 'processing'
+        cost_usd = ${cost}, error = null, completed_at = now(), updated_at = now(), lease_expires_at = now()
+      where id = ${taskId} and status = 'processing' and lease_owner = ${owner}
       returning id, user_id, cost_usd, completed_at
     )
     insert into ledger_entries (kind, category, amount_usd, occurred_at, user_id, task_id)
@@ -94,11 +141,11 @@ export async function runTask(
   return { outcome: "completed" };
 }
 
-async function fail(deps: RunTaskDeps, taskId: number, error: string): Promise<RunOutcome> {
+async function fail(deps: RunTaskDeps, held: SQL | undefined, taskId: number, error: string): Promise<RunOutcome> {
   const updated = await deps.db
     .update(tasks)
-    .set({ status: "failed", error, completedAt: sql`now()`, updatedAt: sql`now()` })
-    .where(and(eq(tasks.id, taskId), eq(tasks.status, "processing")))
+    .set({ status: "failed", error, completedAt: sql`now()`, updatedAt: sql`now()`, leaseExpiresAt: sql`now()` })
+    .where(held)
     .returning({ id: tasks.id });
   if (updated.length === 0) return { outcome: "skipped" };
   await deps.onFinished(taskId);

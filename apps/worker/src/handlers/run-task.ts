@@ -1,6 +1,6 @@
 import { jobCatalog } from "@aitasks/queue";
 import { runTask } from "@aitasks/tasks";
-import { UnrecoverableError } from "bullmq";
+import { DelayedError, UnrecoverableError } from "bullmq";
 import type { JobHandler } from "./job-handler.js";
 
 export const handleRunTask: JobHandler<"run-task"> = async (deps, job, { taskId }) => {
@@ -8,6 +8,12 @@ export const handleRunTask: JobHandler<"run-task"> = async (deps, job, { taskId 
   const result = await runTask(deps.runTask, taskId, { finalAttempt });
   // The usual outcome needs no log line on the job: that would be one more Redis command per task.
   if (result.outcome === "skipped") job.log("skipped: another run already finished the task").catch(() => {});
+  // Another run holds the task (this job was delivered again while that run's worker paused): come
+  // back when its lease ends, without using up an attempt.
+  if (result.outcome === "leased") {
+    await job.moveToDelayed(result.until.getTime() + 100, job.token);
+    throw new DelayedError();
+  }
   // The task row already says `failed`; this keeps the job in BullMQ's failed set too, without retries.
   if (result.outcome === "failed") throw new UnrecoverableError(result.error);
 };

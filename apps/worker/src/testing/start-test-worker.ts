@@ -44,6 +44,7 @@ export async function startTestWorker(env: TestEnvironment, fake: FakeChatServer
           timeoutMs: options.providerTimeoutMs ?? 10_000,
         }),
       maxRuns: maxAttempts + 2,
+      leaseMs: options.lockDurationMs ?? 30_000,
       onFinished: createTaskFinishedAnnouncer(publisher, taskFinishedChannel(env.queuePrefix)),
     },
   };

@@ -23,6 +23,10 @@ export const tasks = pgTable(
     costUsd: numeric("cost_usd", { precision: 20, scale: 12 }),
     userId: bigint("user_id", { mode: "number" }).references(() => users.id),
     attempts: integer("attempts").notNull().default(0),
+    // The run that holds the task while it is `processing`, and until when: another run takes over
+    // only an expired lease, and only the holder may finish the task.
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAt: timestamptz("lease_expires_at"),
     error: text("error"),
     createdAt: timestamptz("created_at").notNull().defaultNow(),
     startedAt: timestamptz("started_at"),
