@@ -42,8 +42,22 @@ const nameShardValueTriggers = [
   ...migration("0002_stats_counters.sql").filter((statement) => statement.includes("CREATE TRIGGER")),
 ].join(";\n");
 
+// 0006: each statement adds to its connection's shard row (pg_backend_pid() % 32), where 0010
+// takes its transaction's row or any free one (counter_shard(), SKIP LOCKED).
+const perConnectionShard = migration("0006_stats_counted_per_statement.sql")
+  .filter((statement) => statement.includes("CREATE FUNCTION"))
+  .map((statement) => statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
+  .join(";\n");
+
 const variants: Record<string, { setup: string; side: "ours" | "reference" }> = {
   "ours (schema as migrated)": { setup: "", side: "ours" },
+  "ours with 0006's per-connection stats shard": { setup: perConnectionShard, side: "ours" },
+  "ours without 0008's dirty-day trigger": {
+    setup: `drop trigger mark_report_days_dirty_inserted on ledger_entries;
+      drop trigger mark_report_days_dirty_updated on ledger_entries;
+      drop trigger mark_report_days_dirty_deleted on ledger_entries;`,
+    side: "ours",
+  },
   "ours with 0005's row-level stats triggers": { setup: rowLevelTriggers, side: "ours" },
   "ours with 0004's stats triggers (a row per counter)": { setup: nameShardValueTriggers, side: "ours" },
   "ours without the stats triggers": {
@@ -66,11 +80,14 @@ function taskStatements(sql: postgres.Sql, side: "ours" | "reference") {
       const [task] =
         await sql`insert into tasks (provider, model, input) values ('openai', 'gpt-4o-mini', ${PROMPT}) returning id`;
       await sql`update tasks set status = 'processing', attempts = attempts + 1, started_at = coalesce(started_at, now()),
-        updated_at = now() where id = ${task!.id} and status in ('pending', 'processing') returning provider, model, input, attempts`;
+        updated_at = now(), lease_owner = 'bench', lease_expires_at = now() + interval '30 seconds'
+        where id = ${task!.id} and (status = 'pending' or (status = 'processing' and lease_expires_at <= now()))
+        returning provider, model, input, attempts`;
       await sql`with done as (
           update tasks set status = 'completed', output = 'answer', prompt_tokens = 58, completion_tokens = 117,
             tokens_used = 175, cost_usd = ${COST}, error = null, completed_at = now(), updated_at = now()
-          where id = ${task!.id} and status = 'processing' returning id, user_id, cost_usd, completed_at)
+          where id = ${task!.id} and status = 'processing' and lease_owner = 'bench'
+          returning id, user_id, cost_usd, completed_at)
         insert into ledger_entries (kind, category, amount_usd, occurred_at, user_id, task_id)
         select 'expense', 'api_cost', cost_usd, completed_at, user_id, id from done
         on conflict (category, task_id) do nothing returning id`;

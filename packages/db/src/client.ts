@@ -49,7 +49,23 @@ export interface DatabaseOptions {
   max?: number;
   /** Seconds to wait for a connection before the query fails (and the API answers 503). */
   connectTimeoutSeconds?: number;
+  /** Bounds on this pool's sessions; see `SESSION_LIMITS`. */
+  sessionLimits?: Partial<typeof SESSION_LIMITS>;
 }
+
+/**
+ * Every session of ours is bounded, so that someone else's long transaction or lock turns into an
+ * error we answer (503, or a job retry) instead of a request or a job that waits for minutes:
+ * a lock is waited for at most `lock_timeout`, a statement runs at most `statement_timeout`, and a
+ * transaction of ours left idle (a bug) is ended after `idle_in_transaction_session_timeout`, so it
+ * cannot hold its locks for others to wait on. Our statements take milliseconds; the full rollup of
+ * a large ledger (`npm run reports:rollup -- --full`) sets its own limit.
+ */
+export const SESSION_LIMITS = {
+  lock_timeout: 5_000,
+  statement_timeout: 30_000,
+  idle_in_transaction_session_timeout: 15_000,
+};
 
 export function createDatabase(url: string, options: DatabaseOptions = {}) {
   const sql = postgres(url, {
@@ -61,7 +77,7 @@ export function createDatabase(url: string, options: DatabaseOptions = {}) {
     // Attempts are only made for waiting queries, so a short delay does not hammer a down server.
     backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 0.5),
     onnotice: () => {},
-    connection: { TimeZone: "UTC", application_name: "ai-task-service" },
+    connection: { TimeZone: "UTC", application_name: "ai-task-service", ...SESSION_LIMITS, ...options.sessionLimits },
   });
   const db = drizzle(preparingEveryStatement(sql), { schema });
   return {

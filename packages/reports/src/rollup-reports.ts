@@ -20,6 +20,13 @@ export interface RollupResult {
  */
 export async function rollupReports(db: Database, { full = false }: { full?: boolean } = {}): Promise<RollupResult> {
   return db.transaction(async (tx) => {
+    // A full rollup of a large ledger may take longer than our sessions' limits (packages/db), and
+    // may wait for a scheduled one; the scheduled ones stay bounded (one that times out is retried
+    // by the next run, and leaves the dirty days where they are).
+    if (full) {
+      await tx.execute(sql`set local statement_timeout = 0`);
+      await tx.execute(sql`set local lock_timeout = 0`);
+    }
     await tx.execute(sql`select pg_advisory_xact_lock(${ROLLUP_LOCK_ID})`);
     // Statements are prepared once per connection (packages/db), and after five runs Postgres may
     // switch one to a generic plan. This one must be planned for its actual `full`: generic, the

@@ -82,3 +82,20 @@ describe("docs/errors.md", () => {
     expect(listed).toEqual(ERROR_CODES);
   });
 });
+
+describe("a request that waits on someone else's lock", () => {
+  it("answers 503 UNAVAILABLE after the session's lock_timeout, instead of hanging", async () => {
+    const held = await testApp.sql.reserve();
+    try {
+      await held`begin`;
+      await held`lock table tasks in exclusive mode`;
+      const response = await testApp.app.inject({ method: "POST", url: "/api/task", payload: { prompt: "blocked" } });
+
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toMatchObject({ code: "UNAVAILABLE" });
+    } finally {
+      await held`rollback`;
+      held.release();
+    }
+  });
+});

@@ -76,8 +76,15 @@ function isDependencyDown(error: unknown): boolean {
   for (let current = error, depth = 0; current && depth < 5; current = (current as Error).cause, depth++) {
     const code = (current as { code?: unknown }).code;
     if (typeof code !== "string") continue;
-    // SQLSTATE class 08 (connection), 57P0x (server shutting down), 53300 (too many connections).
-    if (CONNECTION_ERROR_CODES.has(code) || code.startsWith("08") || code.startsWith("57P0") || code === "53300") {
+    // SQLSTATE class 08 (connection), 57P0x (server shutting down), 53300 (too many connections),
+    // 55P03 and 57014 (a lock or a statement that outlasted our session limits: someone else holds
+    // what we need), 25P03 (our idle transaction was ended).
+    if (
+      CONNECTION_ERROR_CODES.has(code) ||
+      code.startsWith("08") ||
+      code.startsWith("57P0") ||
+      ["53300", "55P03", "57014", "25P03"].includes(code)
+    ) {
       return true;
     }
   }

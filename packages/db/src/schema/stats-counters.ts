@@ -6,9 +6,10 @@ const count = (name: string) => bigint(name, { mode: "number" }).notNull().defau
 /**
  * Running totals for /api/stats, kept exact by statement-level triggers (migration 0006) in the
  * same transaction as the rows they count, so the endpoint reads 32 rows however large the tables
- * grow. A trigger writes the row of its connection's shard (`pg_backend_pid() % 32`), once per
- * statement: concurrent writers rarely share a row, and a transaction only ever takes that one row,
- * so two transactions never wait on each other in a cycle. A total is the sum over the shards.
+ * grow. A trigger adds to one shard row per statement, the first of its transaction's preferred
+ * row and any other that no other transaction holds (`counter_shard()`, migration 0010, with SKIP
+ * LOCKED): a writer never waits on a counter row, so a long transaction elsewhere that wrote a
+ * counted row stalls nobody. A total is the sum over the shards.
  */
 export const statsCounters = pgTable("stats_counters", {
   shard: smallint("shard").primaryKey(),
