@@ -27,6 +27,8 @@ export async function startFakeStripeServer() {
   const customersByKey = new Map<string, object>();
   let failure: StripeFailure | undefined;
   let sequence = 0;
+  /** Answers a test gave for other calls: `GET /v1/subscriptions/sub_1` → the object to send. */
+  const answers = new Map<string, (query: URLSearchParams) => unknown>();
 
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -42,6 +44,11 @@ export async function startFakeStripeServer() {
     };
     requests.push(request);
     if (failure) return send(res, failure.status, { error: { type: failure.type, message: failure.message } });
+    const answer = answers.get(`${request.method} ${request.path}`);
+    if (answer) {
+      const body = answer(new URL(req.url ?? "", "http://fake").searchParams);
+      if (body !== undefined) return send(res, 200, body);
+    }
 
     if (request.method === "POST" && request.path === "/v1/customers") {
       // Stripe answers a repeated idempotency key with the first response.
@@ -79,6 +86,13 @@ export async function startFakeStripeServer() {
     /** For STRIPE_API_BASE_URL. */
     url,
     requests,
+    /**
+     * Answers `method path` with what `answer` returns for the query (a list: `{object: "list", data, has_more}`);
+     * `undefined` falls through to a 404, as for an unknown object.
+     */
+    answer(method: string, path: string, answer: (query: URLSearchParams) => unknown) {
+      answers.set(`${method} ${path}`, answer);
+    },
     /** Every following call fails this way until `fail(undefined)`. */
     fail(next: StripeFailure | undefined) {
       failure = next;

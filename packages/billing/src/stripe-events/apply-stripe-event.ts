@@ -1,4 +1,5 @@
 import { type Database, stripeEvents } from "@aitasks/db";
+import type Stripe from "stripe";
 import type { StripeEventEnvelope } from "../schemas.js";
 import { chargeRefunded } from "./charge-refunded.js";
 import { checkoutSessionPaid } from "./checkout-session-paid.js";
@@ -33,7 +34,10 @@ export type EventOutcome =
  * the event id is inserted first, in the same transaction as what the event books. A concurrent
  * duplicate waits on that row and then finds it; a failed attempt rolls back both.
  */
-export async function applyStripeEvent(db: Database, event: StripeEventEnvelope): Promise<EventOutcome> {
+export async function applyStripeEvent(
+  { db, stripe }: { db: Database; stripe: Stripe | undefined },
+  event: StripeEventEnvelope,
+): Promise<EventOutcome> {
   const handler = handlers.get(event.type);
   const read = handler?.read(event);
   const problem = read && "problem" in read ? read.problem : null;
@@ -46,7 +50,7 @@ export async function applyStripeEvent(db: Database, event: StripeEventEnvelope)
     if (inserted.length === 0) return { outcome: "duplicate" };
     if (!read) return { outcome: "ignored" };
     if ("problem" in read) return { outcome: "unreadable", problem: read.problem };
-    await read.apply(tx);
+    await read.apply(tx, { stripe });
     return { outcome: "applied" };
   });
 }

@@ -1,5 +1,6 @@
 import { ledgerEntries, type Transaction, users } from "@aitasks/db";
 import { eq } from "drizzle-orm";
+import type Stripe from "stripe";
 import type { z } from "zod";
 import { describeIssue, type StripeEventEnvelope } from "../schemas.js";
 
@@ -9,18 +10,30 @@ import { describeIssue, type StripeEventEnvelope } from "../schemas.js";
  * failing the delivery (a 5xx that Stripe would retry for days).
  */
 export interface StripeEventHandler {
-  read(event: StripeEventEnvelope): { problem: string } | { apply(tx: Transaction): Promise<void> };
+  read(
+    event: StripeEventEnvelope,
+  ): { problem: string } | { apply(tx: Transaction, context: StripeEventContext): Promise<void> };
+}
+
+/** What a handler may ask Stripe (undefined without STRIPE_SECRET_KEY: handlers then book what the event says). */
+export interface StripeEventContext {
+  stripe: Stripe | undefined;
 }
 
 export function defineHandler<S extends z.ZodType>(
   object: S,
-  apply: (tx: Transaction, event: StripeEventEnvelope, object: z.infer<S>) => Promise<void>,
+  apply: (
+    tx: Transaction,
+    event: StripeEventEnvelope,
+    object: z.infer<S>,
+    context: StripeEventContext,
+  ) => Promise<void>,
 ): StripeEventHandler {
   return {
     read(event) {
       const parsed = object.safeParse(event.data.object);
       if (!parsed.success) return { problem: describeIssue(parsed.error, "data.object") };
-      return { apply: (tx) => apply(tx, event, parsed.data) };
+      return { apply: (tx, context) => apply(tx, event, parsed.data, context) };
     },
   };
 }

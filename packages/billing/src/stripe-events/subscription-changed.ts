@@ -1,14 +1,21 @@
-import { subscriptions } from "@aitasks/db";
-import { and, or, sql } from "drizzle-orm";
+import { subscriptions, type Transaction } from "@aitasks/db";
+import { UpstreamError } from "@aitasks/errors";
+import { and, eq, or, sql } from "drizzle-orm";
+import type Stripe from "stripe";
 import { SubscriptionObject } from "../schemas.js";
+import { callStripe } from "../stripe-client.js";
 import { defineHandler, eventTime, resolveUserId } from "./handler.js";
 
 /**
  * `customer.subscription.*`: stores the subscription's status and period end as of this event.
  * An event older than the stored state is ignored, so late deliveries cannot roll a subscription
- * back; at the same second, a cancellation stays final.
+ * back; at the same second, a cancellation stays final. Two events of the same second that
+ * disagree cannot be ordered by `created` (seconds) nor by arrival, so then the subscription is
+ * fetched from Stripe and its current state stored.
  */
-export const subscriptionChanged = defineHandler(SubscriptionObject, async (tx, event, subscription) => {
+export const subscriptionChanged = defineHandler(SubscriptionObject, async (tx, event, received, { stripe }) => {
+  const stateAt = eventTime(event);
+  const subscription = (await currentIfTied(tx, stripe, received, stateAt, event.type)) ?? received;
   const customerId = subscription.customer ?? null;
   const userId = await resolveUserId(tx, subscription.metadata?.user_id, customerId);
   const status = event.type === "customer.subscription.deleted" ? "canceled" : subscription.status;
@@ -18,7 +25,6 @@ export const subscriptionChanged = defineHandler(SubscriptionObject, async (tx, 
     subscription.current_period_end,
   ].filter((end): end is number => typeof end === "number" && end > 0);
   const currentPeriodEnd = periodEnds.length > 0 ? new Date(Math.max(...periodEnds) * 1000) : null;
-  const stateAt = eventTime(event);
   await tx
     .insert(subscriptions)
     .values({
@@ -49,3 +55,29 @@ export const subscriptionChanged = defineHandler(SubscriptionObject, async (tx, 
       ),
     });
 });
+
+/**
+ * Stripe's own view of the subscription when the stored state dates from the same second as this
+ * event and says otherwise (the row is locked meanwhile, so concurrent deliveries queue behind).
+ * Without a Stripe client the event is applied as the rule above says.
+ */
+async function currentIfTied(
+  tx: Transaction,
+  stripe: Stripe | undefined,
+  received: SubscriptionObject,
+  stateAt: Date,
+  type: string,
+): Promise<SubscriptionObject | undefined> {
+  if (!stripe || type === "customer.subscription.deleted") return undefined;
+  const [stored] = await tx
+    .select({ status: subscriptions.status, stateAt: subscriptions.stateAt })
+    .from(subscriptions)
+    .where(eq(subscriptions.id, received.id))
+    .for("update");
+  if (!stored || stored.stateAt.getTime() !== stateAt.getTime() || stored.status === received.status) return undefined;
+  if (stored.status === "canceled") return undefined;
+  const current = await callStripe(() => stripe.subscriptions.retrieve(received.id));
+  const parsed = SubscriptionObject.safeParse(current);
+  if (!parsed.success) throw new UpstreamError(`Stripe sent an unreadable subscription ${received.id}`, true);
+  return parsed.data;
+}

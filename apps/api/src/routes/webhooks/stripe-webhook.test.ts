@@ -1,5 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { signStripeEvent, stripeEvent, useTestEnvironment } from "@aitasks/testing";
+import { createStripeClient } from "@aitasks/billing";
+import {
+  type FakeStripeServer,
+  signStripeEvent,
+  startFakeStripeServer,
+  stripeEvent,
+  useTestEnvironment,
+} from "@aitasks/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppDeps } from "../../app.js";
 import { createTestApp } from "../../testing/create-test-app.js";
@@ -20,6 +27,24 @@ function useWebhookApp(overrides: Partial<AppDeps> = {}) {
     context.app = await createTestApp(env, { stripeWebhookSecret: SECRET, ...overrides });
   });
   afterAll(() => context.app?.close());
+  return context;
+}
+
+/** As `useWebhookApp`, with the Stripe API of the app served by a fake that tests tell what to answer. */
+function useWebhookAppWithStripe() {
+  const env = useTestEnvironment();
+  const context = {} as { app: TestApp; stripe: FakeStripeServer };
+  beforeAll(async () => {
+    context.stripe = await startFakeStripeServer();
+    context.app = await createTestApp(env, {
+      stripeWebhookSecret: SECRET,
+      stripe: createStripeClient({ secretKey: "sk_test_webhook", apiBaseUrl: context.stripe.url }),
+    });
+  });
+  afterAll(async () => {
+    await context.app?.close();
+    await context.stripe?.close();
+  });
   return context;
 }
 
@@ -554,6 +579,70 @@ describe("POST /api/webhook/stripe: subscriptions and their invoices", () => {
       stripeEvent("customer.subscription.deleted", subscription(b, customer, "canceled"), { created: DAY_AGO + 3 }),
     );
     expect((await stats(c.app)).users.subscriptions).toBe(before + 1);
+  });
+});
+
+describe("POST /api/webhook/stripe: subscription events of the same second", () => {
+  const c = useWebhookAppWithStripe();
+
+  it("asks Stripe for the subscription when two events of the same second disagree, and stores its state", async () => {
+    const sub = unique("sub");
+    const customer = unique("cus");
+    const second = DAY_AGO;
+    c.stripe.answer("GET", `/v1/subscriptions/${sub}`, () => subscription(sub, customer, "active"));
+
+    await deliver(
+      c.app,
+      stripeEvent("customer.subscription.updated", subscription(sub, customer, "active"), { created: second }),
+    );
+    // Sent later by Stripe but older in truth: Stripe says the subscription is active now.
+    await deliver(
+      c.app,
+      stripeEvent("customer.subscription.updated", subscription(sub, customer, "past_due"), { created: second }),
+    );
+
+    expect(await storedSubscription(c.app, sub)).toMatchObject({ status: "active" });
+    expect(c.stripe.requests.filter((request) => request.path === `/v1/subscriptions/${sub}`)).toHaveLength(1);
+  });
+
+  it("does not ask Stripe when events of different seconds arrive, nor when they agree", async () => {
+    const sub = unique("sub");
+    const customer = unique("cus");
+    await deliver(
+      c.app,
+      stripeEvent("customer.subscription.updated", subscription(sub, customer, "active"), { created: DAY_AGO }),
+    );
+    await deliver(
+      c.app,
+      stripeEvent("customer.subscription.updated", subscription(sub, customer, "active"), { created: DAY_AGO }),
+    );
+    await deliver(
+      c.app,
+      stripeEvent("customer.subscription.updated", subscription(sub, customer, "past_due"), { created: DAY_AGO + 1 }),
+    );
+
+    expect(await storedSubscription(c.app, sub)).toMatchObject({ status: "past_due" });
+    expect(c.stripe.requests.filter((request) => request.path === `/v1/subscriptions/${sub}`)).toHaveLength(0);
+  });
+
+  it("answers 502 when Stripe cannot be asked, so Stripe delivers the event again, and records nothing", async () => {
+    const sub = unique("sub");
+    const customer = unique("cus");
+    await deliver(
+      c.app,
+      stripeEvent("customer.subscription.updated", subscription(sub, customer, "active"), { created: DAY_AGO }),
+    );
+    const tied = stripeEvent("customer.subscription.updated", subscription(sub, customer, "unpaid"), {
+      created: DAY_AGO,
+    });
+    c.stripe.fail({ status: 500, type: "api_error", message: "down" });
+    try {
+      expect((await deliver(c.app, tied)).statusCode).toBe(502);
+    } finally {
+      c.stripe.fail(undefined);
+    }
+    const [recorded] = await c.app.sql`select id from stripe_events where id = ${tied.id}`;
+    expect(recorded).toBeUndefined();
   });
 });
 

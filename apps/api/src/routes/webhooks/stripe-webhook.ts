@@ -13,7 +13,7 @@ export async function stripeWebhookRoutes(app: FastifyInstance, deps: AppDeps) {
   app.post("/webhook/stripe", async (request) => {
     const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const event = verifyStripeEvent(deps.stripeWebhookSecret, rawBody, request.headers["stripe-signature"]);
-    const result = await applyStripeEvent(deps.db, event);
+    const result = await applyStripeEvent(deps, event);
     if (result.outcome === "unreadable") {
       // Answered 200 all the same: Stripe would redeliver the same bytes for days to no avail.
       request.log.warn({ eventId: event.id, type: event.type, ...result }, "stripe event recorded but not applied");
