@@ -5,7 +5,7 @@ import type { TaskFinishedSignal } from "@aitasks/tasks";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyBaseLogger } from "fastify";
 import { BODY_LIMIT_BYTES, useUnreadBodyDiscard } from "./http/body-limit.js";
-import { handleError, handleNotFound } from "./http/errors.js";
+import { handleClientError, handleError, handleNotFound } from "./http/errors.js";
 import { useStrictUtf8Json } from "./http/json-body.js";
 import { requestIdOf } from "./http/request-id.js";
 import { useSecurityHeaders } from "./http/security-headers.js";
@@ -48,6 +48,7 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
     genReqId: requestIdOf,
     // Answer 503 to requests arriving while the server drains, instead of accepting new work.
     return503OnClosing: true,
+    clientErrorHandler: handleClientError,
   });
   // JSON in and out (SPEC): a text/plain body is refused with 415 instead of reaching the routes as a string.
   app.removeContentTypeParser("text/plain");

@@ -1,5 +1,7 @@
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import { AppError, type ErrorCode } from "@aitasks/errors";
-import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import type { ConnectionError, FastifyError, FastifyReply, FastifyRequest } from "fastify";
 
 /**
  * Every `code` an error answer can carry, with its status: the domain's codes (`AppError`) and the
@@ -12,10 +14,12 @@ export const ERROR_CODES = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
   CONFLICT: 409,
   BODY_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
+  HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
   UPSTREAM: 502,
   UNAVAILABLE: 503,
@@ -134,4 +138,30 @@ export function handleNotFound(request: FastifyRequest, reply: FastifyReply) {
     code: "NOT_FOUND",
     request_id: request.id,
   });
+}
+
+/**
+ * Requests that Node's HTTP parser refuses before Fastify sees them (malformed, headers too large,
+ * too slow to arrive), answered in our shape too. A HEAD request gets no body: a body after a HEAD
+ * answer would be read by the client as the start of the next answer.
+ */
+export function handleClientError(error: ConnectionError, socket: Socket) {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, code, message]: [number, ApiErrorCode, string] =
+    error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? [408, "REQUEST_TIMEOUT", "the request took too long to arrive"]
+      : error.code === "HPE_HEADER_OVERFLOW"
+        ? [431, "HEADERS_TOO_LARGE", "the request's headers are too large"]
+        : [400, "VALIDATION", "the request is not valid HTTP"];
+  const body = JSON.stringify({ error: message, code });
+  // A Buffer at run time, whatever Fastify's types say.
+  const raw: unknown = error.rawPacket;
+  const isHead = Buffer.isBuffer(raw) && raw.subarray(0, 5).toString("latin1") === "HEAD ";
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${isHead ? "" : body}`,
+    );
+  }
+  socket.destroy();
 }

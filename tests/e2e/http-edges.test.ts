@@ -1,6 +1,8 @@
-// A client that writes a whole oversized body before reading the answer, against the real API
-// process: it must get the 413, not a connection reset.
+// HTTP at its edges, against the real API process: a client that writes a whole oversized body
+// before reading the answer gets the 413, not a connection reset; requests that are not valid
+// HTTP are answered in our error shape, with our codes.
 import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { useTestEnvironment } from "@aitasks/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAll, type StartedApi, startApi } from "../support/processes.js";
@@ -72,5 +74,41 @@ describe("a body over the limit", () => {
     // Nothing was stored, and the API still serves.
     const list = await fetch(`${api.baseUrl}/api/tasks`);
     expect(await list.json()).toMatchObject({ tasks: [] });
+  });
+});
+
+/** Sends raw bytes and returns everything the server wrote before it closed the connection. */
+function exchangeRaw(baseUrl: string, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(new URL(baseUrl).port), "127.0.0.1");
+    const chunks: Buffer[] = [];
+    socket.on("data", (chunk) => chunks.push(chunk));
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    socket.on("error", reject);
+    socket.end(bytes);
+  });
+}
+
+describe("requests that are not valid HTTP", () => {
+  it("answer 400 VALIDATION in our error shape", async () => {
+    const answer = await exchangeRaw(api.baseUrl, "GET /api/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
+    const [head, body] = answer.split("\r\n\r\n");
+    expect(head).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(body!)).toEqual({ error: expect.any(String), code: "VALIDATION" });
+  });
+
+  it("answer a HEAD request without a body, so that the client reads one answer", async () => {
+    const answer = await exchangeRaw(api.baseUrl, "HEAD /api/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
+    expect(answer).toMatch(/^HTTP\/1\.1 400 [\s\S]*\r\n\r\n$/);
+  });
+
+  it("answer headers over Node's limit with 431 HEADERS_TOO_LARGE", async () => {
+    const answer = await exchangeRaw(
+      api.baseUrl,
+      `GET /api/tasks HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`,
+    );
+    const [head, body] = answer.split("\r\n\r\n");
+    expect(head).toMatch(/^HTTP\/1\.1 431 /);
+    expect(JSON.parse(body!)).toMatchObject({ code: "HEADERS_TOO_LARGE" });
   });
 });
