@@ -97,7 +97,9 @@ describe("the money path through the real processes", () => {
   let userId: number;
   let customerId: string;
   const prompts = ["money 1: what is a ledger?", "money 2: define profit", "money 3: explain a refund"];
-  let expensesPico = 0n;
+  // Stripe's fees on the two payments are expenses too.
+  const feesPico = cents(33) + cents(88);
+  let expensesPico = feesPico;
   const incomePico = cents(100) + cents(1999) - cents(50);
   let reports: Record<"daily" | "weekly" | "monthly", Record<string, unknown>>;
 
@@ -142,7 +144,53 @@ describe("the money path through the real processes", () => {
     });
   });
 
-  it("books what Stripe's signed webhooks report, each event once", async () => {
+  it("books what Stripe's signed webhooks report, as Stripe settled it, each event once", async () => {
+    // What Stripe's API says was settled: the balance transactions, with Stripe's fees.
+    const settled = (id: string, charge: string, amount: number, fee: number) => ({
+      id: `pi_${id}`,
+      object: "payment_intent",
+      latest_charge: {
+        id: charge,
+        object: "charge",
+        balance_transaction: { id: `txn_${id}`, object: "balance_transaction", amount, fee, currency: "usd" },
+      },
+    });
+    stripe.answer("GET", "/v1/payment_intents/pi_x", () => settled("x", "ch_x", 100, 33));
+    stripe.answer("GET", "/v1/payment_intents/pi_sub", () => settled("sub", "ch_sub", 1999, 88));
+    stripe.answer("GET", "/v1/invoice_payments", (query) =>
+      query.get("invoice") === "in_x"
+        ? {
+            object: "list",
+            has_more: false,
+            data: [{ id: "inpay_x", status: "paid", payment: { type: "payment_intent", payment_intent: "pi_sub" } }],
+          }
+        : undefined,
+    );
+    stripe.answer("GET", "/v1/refunds", (query) =>
+      query.get("charge") === "ch_x"
+        ? {
+            object: "list",
+            has_more: false,
+            data: [
+              {
+                id: "re_x",
+                object: "refund",
+                amount: 50,
+                currency: "usd",
+                charge: "ch_x",
+                status: "succeeded",
+                balance_transaction: {
+                  id: "txn_re_x",
+                  object: "balance_transaction",
+                  amount: -50,
+                  fee: 0,
+                  currency: "usd",
+                },
+              },
+            ],
+          }
+        : undefined,
+    );
     const events = [
       stripeEvent("checkout.session.completed", {
         id: "cs_test_micro",
@@ -218,10 +266,12 @@ describe("the money path through the real processes", () => {
 
     const ledger = await sql<{ category: string; amount: string; user_id: number | null }[]>`
       select category::text, amount_usd::text as amount, user_id::int as user_id
-      from ledger_entries where kind = 'income' order by id`;
+      from ledger_entries where task_id is null order by id`;
     expect(ledger).toEqual([
       { category: "micro_payment", amount: "1.000000000000", user_id: userId },
+      { category: "payment_fee", amount: "0.330000000000", user_id: userId },
       { category: "subscription", amount: "19.990000000000", user_id: userId },
+      { category: "payment_fee", amount: "0.880000000000", user_id: userId },
       { category: "refund", amount: "-0.500000000000", user_id: userId },
     ]);
     const subscriptions = await sql`select id, status, user_id::int as user_id, price_id from subscriptions`;
@@ -265,12 +315,14 @@ describe("the money path through the real processes", () => {
     );
 
     const expected = {
+      currency: "usd",
+      other_currencies: {},
       income: usd(incomePico),
       expenses: usd(expensesPico),
       profit: usd(incomePico - expensesPico),
       breakdown: {
-        income_breakdown: { subscription: 19.99, micro_payment: 1, refund: -0.5 },
-        expense_breakdown: { api_cost: usd(expensesPico) },
+        income_breakdown: { subscription: 19.99, micro_payment: 1, refund: -0.5, dispute: 0 },
+        expense_breakdown: { api_cost: usd(expensesPico - feesPico), payment_fee: 1.21 },
       },
       generated_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
     };
@@ -315,10 +367,11 @@ describe("the money path through the real processes", () => {
         completed: 3,
         failed: 0,
         total_tokens: tokens,
-        total_cost: usd(expensesPico),
+        total_cost: usd(expensesPico - feesPico),
       },
       users: { total: 2, subscriptions: 1 },
       financials: {
+        currency: "usd",
         total_income: usd(incomePico),
         total_expenses: usd(expensesPico),
         profit: usd(incomePico - expensesPico),

@@ -27,9 +27,17 @@ const reference = z.union([
 /** Our own metadata: `user_id` is what checkout put there; anything else is the customer's. */
 const metadata = z.looseObject({ user_id: z.string().optional() }).nullish();
 
+// Stripe's ids and event types are printable ASCII; anything else (a NUL, which Postgres cannot
+// store) is not an event of Stripe's.
+const printable = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, "must be printable ASCII");
+
 export const StripeEventEnvelope = z.looseObject({
-  id: z.string().min(1).max(255),
-  type: z.string().min(1).max(255),
+  id: printable,
+  type: printable,
   created: unixSeconds,
   data: z.looseObject({ object: z.record(z.string(), z.unknown()) }),
 });
@@ -86,14 +94,57 @@ export const SubscriptionObject = z.looseObject({
 });
 export type SubscriptionObject = z.infer<typeof SubscriptionObject>;
 
+/**
+ * Where Stripe settled money: the amount and Stripe's fee in the account's settlement currency
+ * (`amount` is negative for what left the balance: a refund, a dispute).
+ */
+export const BalanceTransactionObject = z.looseObject({
+  id: z.string().min(1),
+  amount: z.number().int().min(-999_999_999_999).max(999_999_999_999),
+  fee: z.number().int().min(-999_999_999_999).max(999_999_999_999),
+  currency,
+});
+export type BalanceTransactionObject = z.infer<typeof BalanceTransactionObject>;
+
+/** An expandable balance transaction: its id, or the object itself. */
+const balanceTransaction = z.union([z.string().min(1), BalanceTransactionObject]);
+
+export const RefundObject = z.looseObject({
+  id: z.string().min(1),
+  amount: minorUnits,
+  currency,
+  charge: reference.nullish(),
+  // pending, requires_action, succeeded: the money left (or is leaving); failed, canceled: it came back.
+  status: z.string().nullish(),
+  balance_transaction: balanceTransaction.nullish(),
+  metadata,
+});
+export type RefundObject = z.infer<typeof RefundObject>;
+
 export const ChargeObject = z.looseObject({
   id: z.string().min(1),
   amount_refunded: minorUnits,
   currency,
   customer: reference.nullish(),
   metadata,
+  // Only in older API versions, or when expanded.
+  refunds: z.looseObject({ data: z.array(RefundObject), has_more: z.boolean().nullish() }).nullish(),
 });
 export type ChargeObject = z.infer<typeof ChargeObject>;
+
+export const DisputeObject = z.looseObject({
+  id: z.string().min(1),
+  charge: reference,
+  status: z.string().nullish(),
+  // Every movement of the dispute: the withdrawal (amount and the dispute fee), a reinstatement.
+  balance_transactions: z.array(BalanceTransactionObject),
+  metadata,
+});
+export type DisputeObject = z.infer<typeof DisputeObject>;
+
+/** An object of Stripe's lists (`GET /v1/refunds?charge=`): one page, with whether more follow. */
+export const StripeList = <S extends z.ZodType>(item: S) =>
+  z.looseObject({ data: z.array(item), has_more: z.boolean() });
 
 /** The first problem of a failed parse, naming its field: `amount_paid: Invalid input: expected number`. */
 export function describeIssue(error: z.ZodError, prefix = ""): string {

@@ -1,3 +1,4 @@
+import { currencyExponent } from "@aitasks/db";
 import { findPrice, PROVIDER_NAMES, type PricingTable, type ProviderName, readPricingFile } from "@aitasks/providers";
 import { z } from "zod";
 
@@ -26,26 +27,6 @@ export const CommonEnv = z.object({
   TASK_MAX_ATTEMPTS: positiveInt(100).default(3),
 });
 
-// Currencies whose smallest unit is the whole unit: amounts from Stripe would be off by 100.
-const ZERO_DECIMAL_CURRENCIES = [
-  "bif",
-  "clp",
-  "djf",
-  "gnf",
-  "jpy",
-  "kmf",
-  "krw",
-  "mga",
-  "pyg",
-  "rwf",
-  "ugx",
-  "vnd",
-  "vuv",
-  "xaf",
-  "xof",
-  "xpf",
-];
-
 export const ApiEnv = CommonEnv.extend({
   PORT: port.default(5000),
   HOST: z.string().min(1).default("0.0.0.0"),
@@ -57,7 +38,6 @@ export const ApiEnv = CommonEnv.extend({
   CURRENCY: z
     .string()
     .regex(/^[a-z]{3}$/, "must be a lowercase ISO currency code such as usd")
-    .refine((code) => !ZERO_DECIMAL_CURRENCIES.includes(code), "zero-decimal currencies are not supported")
     .default("usd"),
   PUBLIC_BASE_URL: url(/^https?$/, "https://tasks.example.com").default("http://localhost:5000"),
   NODE_ENV: z.string().optional(),
@@ -87,10 +67,17 @@ export const ApiEnv = CommonEnv.extend({
         .filter(Boolean),
     )
     .optional(),
-}).refine((env) => env.NODE_ENV !== "production" || env.ADMIN_API_KEY.length > 0, {
-  path: ["ADMIN_API_KEY"],
-  message: "is required when NODE_ENV=production (the API would otherwise run open to anyone)",
-});
+})
+  .refine((env) => env.NODE_ENV !== "production" || env.ADMIN_API_KEY.length > 0, {
+    path: ["ADMIN_API_KEY"],
+    message: "is required when NODE_ENV=production (the API would otherwise run open to anyone)",
+  })
+  // Stripe takes three-decimal amounts only in whole tens of the smallest unit (docs.stripe.com/currencies).
+  .refine((env) => currencyExponent(env.CURRENCY) !== 3 || env.MICRO_PAYMENT_AMOUNT_CENTS % 10 === 0, {
+    path: ["MICRO_PAYMENT_AMOUNT_CENTS"],
+    message:
+      "must be a multiple of 10 for a three-decimal CURRENCY (Stripe's rule): it is in the currency's smallest unit",
+  });
 export type ApiEnv = z.infer<typeof ApiEnv>;
 
 export const WorkerEnv = CommonEnv.extend({

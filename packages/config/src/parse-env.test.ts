@@ -35,4 +35,15 @@ describe("parseEnv", () => {
     expect(config.WORKER_CONCURRENCY).toBe(250);
     expect(() => parseEnv(WorkerEnv, { QUEUE_PREFIX: "a:b" })).toThrow(/QUEUE_PREFIX/);
   });
+
+  it("takes any currency, with the micro-payment amount in its smallest unit (tens for three-decimal ones)", () => {
+    expect(parseEnv(ApiEnv, { CURRENCY: "jpy", MICRO_PAYMENT_AMOUNT_CENTS: "150" })).toMatchObject({ CURRENCY: "jpy" });
+    expect(parseEnv(ApiEnv, { CURRENCY: "kwd", MICRO_PAYMENT_AMOUNT_CENTS: "1000" })).toMatchObject({
+      CURRENCY: "kwd",
+    });
+    expect(() => parseEnv(ApiEnv, { CURRENCY: "kwd", MICRO_PAYMENT_AMOUNT_CENTS: "1005" })).toThrow(
+      /MICRO_PAYMENT_AMOUNT_CENTS: must be a multiple of 10/,
+    );
+    expect(() => parseEnv(ApiEnv, { CURRENCY: "US$" })).toThrow(/CURRENCY/);
+  });
 });

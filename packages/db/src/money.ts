@@ -22,5 +22,38 @@ export function formatAmount(pico: bigint): string {
 /** For JSON only: the nearest double to an exact amount (SPEC: money is a JSON number). */
 export const amountToNumber = (pico: bigint): number => Number(formatAmount(pico));
 
-/** Stripe's integer minor units (cents) of a two-decimal currency, as an exact decimal string. */
-export const centsToAmount = (cents: number): string => formatAmount(BigInt(cents) * (UNIT / 100n));
+// Stripe sends amounts in a currency's smallest unit, and how many of them make a unit is the
+// currency's: https://docs.stripe.com/currencies#zero-decimal and #three-decimal. ISK, HUF and TWD
+// are zero-decimal in ISO 4217 but two-decimal in Stripe's API (amounts divisible by 100), so they
+// take the default here. Every other currency has two decimals.
+const ZERO_DECIMAL = new Set([
+  "bif",
+  "clp",
+  "djf",
+  "gnf",
+  "jpy",
+  "kmf",
+  "krw",
+  "mga",
+  "pyg",
+  "rwf",
+  "ugx",
+  "vnd",
+  "vuv",
+  "xaf",
+  "xof",
+  "xpf",
+]);
+const THREE_DECIMAL = new Set(["bhd", "jod", "kwd", "omr", "tnd"]);
+
+/** How many decimals Stripe's smallest unit of `currency` (lowercase ISO 4217) stands for: 0, 2 or 3. */
+export function currencyExponent(currency: string): 0 | 2 | 3 {
+  const code = currency.toLowerCase();
+  if (ZERO_DECIMAL.has(code)) return 0;
+  if (THREE_DECIMAL.has(code)) return 3;
+  return 2;
+}
+
+/** An amount in `currency`'s smallest unit (as Stripe sends it: cents, yen, fils) as an exact decimal string. */
+export const minorUnitsToAmount = (minor: number, currency: string): string =>
+  formatAmount(BigInt(minor) * 10n ** BigInt(SCALE - currencyExponent(currency)));

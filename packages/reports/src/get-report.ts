@@ -1,4 +1,4 @@
-import { amountToNumber, type Executor, ledgerCategory, parseAmount } from "@aitasks/db";
+import { amountToNumber, type Executor, parseAmount } from "@aitasks/db";
 import { sql } from "drizzle-orm";
 import { z } from "zod";
 
@@ -40,11 +40,42 @@ export function periodOf(type: ReportType, date: string): { start: string; end: 
   return { start: day(first), end: day(last) };
 }
 
-const INCOME_CATEGORIES = ledgerCategory.enumValues.filter((category) => category !== "api_cost");
+const INCOME_CATEGORIES = ["subscription", "micro_payment", "refund", "dispute"] as const;
+const EXPENSE_CATEGORIES = ["api_cost", "payment_fee"] as const;
+/** Reports add amounts of this currency only: the API costs' and, with a Stripe account that settles in it, the income's. */
+export const REPORTING_CURRENCY = "usd";
+
+interface Booked {
+  kind: string;
+  category: string;
+  currency: string;
+  amount: bigint;
+}
+
+/** Income, expenses, profit and their breakdown, of the rows of one currency. */
+function figures(rows: Booked[]) {
+  const sum = (kind: "income" | "expense") =>
+    rows.filter((row) => row.kind === kind).reduce((total, row) => total + row.amount, 0n);
+  const of = (category: string) =>
+    amountToNumber(rows.filter((row) => row.category === category).reduce((total, row) => total + row.amount, 0n));
+  const income = sum("income");
+  const expenses = sum("expense");
+  return {
+    income: amountToNumber(income),
+    expenses: amountToNumber(expenses),
+    profit: amountToNumber(income - expenses),
+    breakdown: {
+      income_breakdown: Object.fromEntries(INCOME_CATEGORIES.map((category) => [category, of(category)])),
+      expense_breakdown: Object.fromEntries(EXPENSE_CATEGORIES.map((category) => [category, of(category)])),
+    },
+  };
+}
 
 /**
  * The report as SPEC.md shapes it, read from the rollup only. A period with nothing booked, or
  * not rolled up yet, reads as zeros; `generated_at` says as of which rollup the figures hold.
+ * The figures are in `currency` (US dollars); money booked in another currency (a payment whose
+ * settlement Stripe's API could not tell) is never added to them: `other_currencies` shows it apart.
  */
 export async function getReport(db: Executor, type: ReportType, date: string = day(new Date())) {
   const { start, end } = periodOf(type, date);
@@ -52,37 +83,39 @@ export async function getReport(db: Executor, type: ReportType, date: string = d
   const rows = await db.execute<{
     kind: string | null;
     category: string | null;
+    currency: string | null;
     amount: string | null;
     generated_at: string | null;
   }>(sql`
-    select r.kind, r.category, r.amount_usd::text as amount,
+    select r.kind, r.category, r.currency, r.amount_usd::text as amount,
       (select last_finished_at::text from report_rollup_state where id = 1) as generated_at
     from (values (1)) as one
     left join report_rollups r on r.period = ${type} and r.period_start = ${start}`);
   const generatedAt = rows[0]?.generated_at;
-  const booked = rows.flatMap((row) =>
-    row.category === null ? [] : [{ kind: row.kind, category: row.category, amount: row.amount ?? "0" }],
+  const booked: Booked[] = rows.flatMap((row) =>
+    row.category === null
+      ? []
+      : [
+          {
+            kind: row.kind ?? "",
+            category: row.category,
+            currency: row.currency ?? "",
+            amount: parseAmount(row.amount ?? "0"),
+          },
+        ],
   );
-
-  const byCategory = new Map(booked.map((row) => [row.category, parseAmount(row.amount)]));
-  const sum = (kind: "income" | "expense") =>
-    booked.filter((row) => row.kind === kind).reduce((total, row) => total + parseAmount(row.amount), 0n);
-  const income = sum("income");
-  const expenses = sum("expense");
-  const amountOf = (category: string) => amountToNumber(byCategory.get(category) ?? 0n);
+  const others = [...new Set(booked.map((row) => row.currency))].filter((code) => code !== REPORTING_CURRENCY).sort();
 
   return {
     date: start,
     period: type,
     start,
     end,
-    income: amountToNumber(income),
-    expenses: amountToNumber(expenses),
-    profit: amountToNumber(income - expenses),
-    breakdown: {
-      income_breakdown: Object.fromEntries(INCOME_CATEGORIES.map((category) => [category, amountOf(category)])),
-      expense_breakdown: { api_cost: amountOf("api_cost") },
-    },
+    currency: REPORTING_CURRENCY,
+    ...figures(booked.filter((row) => row.currency === REPORTING_CURRENCY)),
+    other_currencies: Object.fromEntries(
+      others.map((code) => [code, figures(booked.filter((row) => row.currency === code))]),
+    ),
     generated_at: generatedAt ? new Date(generatedAt).toISOString() : null,
   };
 }

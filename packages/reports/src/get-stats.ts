@@ -1,5 +1,6 @@
 import { amountToNumber, type Executor, parseAmount } from "@aitasks/db";
 import { sql } from "drizzle-orm";
+import { REPORTING_CURRENCY } from "./get-report.js";
 
 // One statement, one round trip: the counters' shards summed (migration 0005) and the active
 // subscriptions counted. Sums come back as text so that amounts stay exact.
@@ -12,7 +13,8 @@ const statsQuery = sql`
   from stats_counters`;
 
 /**
- * Totals for GET /api/stats, read from counters that triggers keep exact in the same transactions
+ * Totals for GET /api/stats (money in US dollars: ledger rows of other currencies are not counted),
+ * read from counters that triggers keep exact in the same transactions
  * as the rows they count: 32 small rows, however large the tables grow.
  */
 export async function getStats(db: Executor) {
@@ -34,6 +36,7 @@ export async function getStats(db: Executor) {
     },
     users: { total: count("users"), subscriptions: count("subscriptions") },
     financials: {
+      currency: REPORTING_CURRENCY,
       total_income: amountToNumber(income),
       total_expenses: amountToNumber(expenses),
       profit: amountToNumber(income - expenses),

@@ -63,8 +63,8 @@ describe("report rollup", () => {
       income: 11,
       expenses: 0,
       breakdown: {
-        income_breakdown: { subscription: 10, micro_payment: 1, refund: 0 },
-        expense_breakdown: { api_cost: 0 },
+        income_breakdown: { subscription: 10, micro_payment: 1, refund: 0, dispute: 0 },
+        expense_breakdown: { api_cost: 0, payment_fee: 0 },
       },
     });
     expect(await getReport(database.db, "weekly", "2026-01-05")).toMatchObject({
@@ -209,7 +209,7 @@ describe("report rollup", () => {
     });
     const stats = await getStats(database.db);
     expect(stats.tasks).toMatchObject({ total: 10_000, completed: 10_000, total_tokens: 3_000_000, total_cost: 1.23 });
-    expect(stats.financials).toEqual({ total_income: 0, total_expenses: 1.23, profit: -1.23 });
+    expect(stats.financials).toEqual({ currency: "usd", total_income: 0, total_expenses: 1.23, profit: -1.23 });
     // What adding the costs as floats would have given instead.
     expect(Array.from({ length: 10_000 }, () => 0.000123).reduce((a, b) => a + b, 0)).not.toBe(1.23);
   });
@@ -239,7 +239,7 @@ describe("stats", () => {
     expect(await getStats(database.db)).toEqual({
       tasks: { total: 5, pending: 2, processing: 0, completed: 2, failed: 1, total_tokens: 20, total_cost: 1 },
       users: { total: 3, subscriptions: 2 },
-      financials: { total_income: 29.99, total_expenses: 1, profit: 28.99 },
+      financials: { currency: "usd", total_income: 29.99, total_expenses: 1, profit: 28.99 },
     });
   });
 
@@ -291,7 +291,12 @@ describe("stats", () => {
         total_cost: Number(counted!.expenses),
       },
       users: { total: 16, subscriptions: 0 },
-      financials: { total_income: 0, total_expenses: Number(counted!.expenses), profit: -Number(counted!.expenses) },
+      financials: {
+        currency: "usd",
+        total_income: 0,
+        total_expenses: Number(counted!.expenses),
+        profit: -Number(counted!.expenses),
+      },
     });
 
     // What the benchmark does: rows loaded with triggers off, then recounted from the tables.

@@ -11,7 +11,7 @@ export interface RollupResult {
 }
 
 /**
- * Recomputes the daily, weekly (ISO, from Monday) and monthly sums of every period with a dirty
+ * Recomputes the daily, weekly (ISO, from Monday) and monthly sums, per category and currency, of every period with a dirty
  * day (`report_dirty_days`: days whose ledger rows changed since the last rollup; late webhooks
  * and refunds reach back in time), in one set-based statement, and upserts them. The dirty days it
  * sees are taken and summed under one snapshot, so a writer that commits meanwhile, however late,
@@ -48,14 +48,14 @@ export async function rollupReports(db: Database, { full = false }: { full?: boo
         select 'monthly', date_trunc('month', day)::date, (date_trunc('month', day) + interval '1 month')::date
         from touched_days
       )
-      insert into report_rollups (period, period_start, kind, category, amount_usd, generated_at)
-      select t.period, t.period_start, l.kind, l.category, sum(l.amount_usd), now()
+      insert into report_rollups (period, period_start, kind, category, currency, amount_usd, generated_at)
+      select t.period, t.period_start, l.kind, l.category, l.currency, sum(l.amount_usd), now()
       from touched t
       join ledger_entries l
         on l.occurred_at >= t.period_start::timestamp at time zone 'UTC'
        and l.occurred_at < t.period_end::timestamp at time zone 'UTC'
-      group by t.period, t.period_start, l.kind, l.category
-      on conflict (period, period_start, kind, category)
+      group by t.period, t.period_start, l.kind, l.category, l.currency
+      on conflict (period, period_start, kind, category, currency)
       do update set amount_usd = excluded.amount_usd, generated_at = excluded.generated_at
       returning 1`);
 

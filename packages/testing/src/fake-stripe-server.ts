@@ -44,7 +44,9 @@ export async function startFakeStripeServer() {
     };
     requests.push(request);
     if (failure) return send(res, failure.status, { error: { type: failure.type, message: failure.message } });
-    const answer = answers.get(`${request.method} ${request.path}`);
+    const answer =
+      answers.get(`${request.method} ${request.path}`) ??
+      answers.get(`${request.method} ${request.path.slice(0, request.path.lastIndexOf("/") + 1)}*`);
     if (answer) {
       const body = answer(new URL(req.url ?? "", "http://fake").searchParams);
       if (body !== undefined) return send(res, 200, body);
@@ -88,7 +90,8 @@ export async function startFakeStripeServer() {
     requests,
     /**
      * Answers `method path` with what `answer` returns for the query (a list: `{object: "list", data, has_more}`);
-     * `undefined` falls through to a 404, as for an unknown object.
+     * `undefined` falls through to a 404, as for an unknown object. A path ending in `/*` answers
+     * every id under it that has no answer of its own.
      */
     answer(method: string, path: string, answer: (query: URLSearchParams) => unknown) {
       answers.set(`${method} ${path}`, answer);

@@ -1,11 +1,14 @@
-import { type Database, stripeEvents } from "@aitasks/db";
+import { type Database, stripeEvents, type Transaction } from "@aitasks/db";
+import { eq } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { StripeEventEnvelope } from "../schemas.js";
 import { chargeRefunded } from "./charge-refunded.js";
 import { checkoutSessionPaid } from "./checkout-session-paid.js";
+import { disputeFundsMoved } from "./dispute-funds-moved.js";
 import type { StripeEventHandler } from "./handler.js";
 import { eventTime } from "./handler.js";
 import { invoicePaid } from "./invoice-paid.js";
+import { refundChanged } from "./refund-changed.js";
 import { subscriptionChanged } from "./subscription-changed.js";
 
 // A Map, not an object: an event type such as "__proto__" or "toString" must find no handler.
@@ -17,6 +20,14 @@ const handlers = new Map<string, StripeEventHandler>([
   ["customer.subscription.updated", subscriptionChanged],
   ["customer.subscription.deleted", subscriptionChanged],
   ["charge.refunded", chargeRefunded],
+  ["charge.refund.updated", refundChanged],
+  ["refund.created", refundChanged],
+  ["refund.updated", refundChanged],
+  ["refund.failed", refundChanged],
+  ["charge.dispute.created", disputeFundsMoved],
+  ["charge.dispute.funds_withdrawn", disputeFundsMoved],
+  ["charge.dispute.funds_reinstated", disputeFundsMoved],
+  ["charge.dispute.closed", disputeFundsMoved],
 ]);
 
 export const HANDLED_STRIPE_EVENTS = [...handlers.keys()];
@@ -41,6 +52,14 @@ export async function applyStripeEvent(
   const handler = handlers.get(event.type);
   const read = handler?.read(event);
   const problem = read && "problem" in read ? read.problem : null;
+  // What the handler needs from Stripe's API, asked before the transaction opens (and not at all
+  // for an event already applied: Stripe redelivers until it has our 200).
+  let apply: ((tx: Transaction) => Promise<void>) | undefined;
+  if (read && "prepare" in read) {
+    const [known] = await db.select({ id: stripeEvents.id }).from(stripeEvents).where(eq(stripeEvents.id, event.id));
+    if (known) return { outcome: "duplicate" };
+    apply = await read.prepare({ stripe });
+  }
   return db.transaction(async (tx) => {
     const inserted = await tx
       .insert(stripeEvents)
@@ -50,7 +69,7 @@ export async function applyStripeEvent(
     if (inserted.length === 0) return { outcome: "duplicate" };
     if (!read) return { outcome: "ignored" };
     if ("problem" in read) return { outcome: "unreadable", problem: read.problem };
-    await read.apply(tx, { stripe });
+    await apply?.(tx);
     return { outcome: "applied" };
   });
 }

@@ -1,30 +1,73 @@
-import { centsToAmount, formatAmount, ledgerEntries, parseAmount } from "@aitasks/db";
+import { formatAmount, ledgerEntries, minorUnitsToAmount, parseAmount } from "@aitasks/db";
 import { and, eq, sql } from "drizzle-orm";
-import { ChargeObject } from "../schemas.js";
-import { bookIncome, defineHandler, eventTime, resolveUserId } from "./handler.js";
+import { ChargeObject, RefundObject, StripeList } from "../schemas.js";
+import { callStripe } from "../stripe-client.js";
+import { book, defineHandler, eventTime, resolveUserId } from "./handler.js";
+import { bookRefund } from "./refund-booking.js";
+
+const Refunds = StripeList(RefundObject);
 
 /**
- * `charge.refunded`: `amount_refunded` is the charge's running total, so each event books only
- * what is new since the refunds already booked for that charge (serialised per charge). Replays
- * and out-of-order deliveries book nothing, and the total never exceeds what Stripe refunded.
+ * `charge.refunded`: each of the charge's refunds, booked once by its id (see `bookRefund`). The
+ * refunds come from Stripe's API (with their balance transactions) or, without a Stripe key, from
+ * the event when it carries them. An event that carries none, without a key to ask for them, books
+ * what is new in the charge's running `amount_refunded` since the refunds booked for it.
  */
-export const chargeRefunded = defineHandler(ChargeObject, async (tx, event, charge) => {
-  if (!charge.amount_refunded) return;
-  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${charge.id}, 0))`);
-  const [booked] = await tx
-    .select({ total: sql<string>`coalesce(-sum(${ledgerEntries.amountUsd}), 0)::text` })
-    .from(ledgerEntries)
-    .where(and(eq(ledgerEntries.category, "refund"), eq(ledgerEntries.stripeChargeId, charge.id)));
-  const refundedTotal = parseAmount(centsToAmount(charge.amount_refunded));
-  const newlyRefunded = refundedTotal - parseAmount(booked?.total ?? "0");
-  if (newlyRefunded <= 0n) return;
-  await bookIncome(tx, {
-    category: "refund",
-    amount: formatAmount(-newlyRefunded),
-    currency: charge.currency,
-    occurredAt: eventTime(event),
-    userId: await resolveUserId(tx, charge.metadata?.user_id, charge.customer),
-    stripeObjectId: `${charge.id}/refunded/${charge.amount_refunded}`,
-    stripeChargeId: charge.id,
-  });
-});
+export const chargeRefunded = defineHandler<typeof ChargeObject, RefundObject[] | undefined>(
+  ChargeObject,
+  async (tx, event, charge, { prepared }) => {
+    if (!charge.amount_refunded && !prepared?.length) return;
+    // Serialised per charge: concurrent deliveries of its events book in turn.
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${charge.id}, 0))`);
+    const refunds = prepared ?? charge.refunds?.data;
+    if (refunds) {
+      for (const refund of refunds) {
+        // Expanded by the API's list; an id only (in an event, without a key to ask) books the refund unsettled.
+        const settlement = typeof refund.balance_transaction === "object" ? refund.balance_transaction : undefined;
+        await bookRefund(
+          tx,
+          { ...refund, charge: refund.charge ?? charge.id },
+          settlement ?? undefined,
+          eventTime(event),
+        );
+      }
+      return;
+    }
+    const [booked] = await tx
+      .select({ total: sql<string>`coalesce(-sum(${ledgerEntries.amountUsd}), 0)::text` })
+      .from(ledgerEntries)
+      .where(and(eq(ledgerEntries.category, "refund"), eq(ledgerEntries.stripeChargeId, charge.id)));
+    const newlyRefunded =
+      parseAmount(minorUnitsToAmount(charge.amount_refunded, charge.currency)) - parseAmount(booked?.total ?? "0");
+    if (newlyRefunded <= 0n) return;
+    await book(tx, {
+      kind: "income",
+      category: "refund",
+      amountUsd: formatAmount(-newlyRefunded),
+      currency: charge.currency,
+      occurredAt: eventTime(event),
+      userId: await resolveUserId(tx, charge.metadata?.user_id, charge.customer),
+      stripeObjectId: `${charge.id}/refunded/${charge.amount_refunded}`,
+      stripeChargeId: charge.id,
+    });
+  },
+  async (charge, { stripe }) => {
+    if (!stripe) return undefined;
+    const refunds: RefundObject[] = [];
+    let startingAfter: string | undefined;
+    do {
+      const page = await callStripe(() =>
+        stripe.refunds.list({
+          charge: charge.id,
+          limit: 100,
+          expand: ["data.balance_transaction"],
+          ...(startingAfter ? { starting_after: startingAfter } : {}),
+        }),
+      );
+      const parsed = Refunds.parse(page);
+      refunds.push(...parsed.data);
+      startingAfter = parsed.has_more ? parsed.data.at(-1)?.id : undefined;
+    } while (startingAfter);
+    return refunds;
+  },
+);

@@ -1,39 +1,46 @@
-import { ledgerEntries, type Transaction, users } from "@aitasks/db";
+import { ledgerEntries, minorUnitsToAmount, type Transaction, users } from "@aitasks/db";
 import { eq } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { z } from "zod";
-import { describeIssue, type StripeEventEnvelope } from "../schemas.js";
-
-/**
- * One handled event type: the schema of its `data.object` and what it books. `read` validates the
- * object before anything is written, so an unreadable object is recorded as such instead of
- * failing the delivery (a 5xx that Stripe would retry for days).
- */
-export interface StripeEventHandler {
-  read(
-    event: StripeEventEnvelope,
-  ): { problem: string } | { apply(tx: Transaction, context: StripeEventContext): Promise<void> };
-}
+import { type BalanceTransactionObject, describeIssue, type StripeEventEnvelope } from "../schemas.js";
 
 /** What a handler may ask Stripe (undefined without STRIPE_SECRET_KEY: handlers then book what the event says). */
 export interface StripeEventContext {
   stripe: Stripe | undefined;
 }
 
-export function defineHandler<S extends z.ZodType>(
+/**
+ * One handled event type: the schema of its `data.object`, what it needs from Stripe's API, and
+ * what it books. `read` validates the object before anything is written, so an unreadable object
+ * is recorded as such instead of failing the delivery (a 5xx that Stripe would retry for days).
+ * `prepare` runs before the event's transaction opens, so no transaction waits on Stripe.
+ */
+export interface StripeEventHandler {
+  read(
+    event: StripeEventEnvelope,
+  ): { problem: string } | { prepare(context: StripeEventContext): Promise<(tx: Transaction) => Promise<void>> };
+}
+
+export function defineHandler<S extends z.ZodType, P = undefined>(
   object: S,
   apply: (
     tx: Transaction,
     event: StripeEventEnvelope,
     object: z.infer<S>,
-    context: StripeEventContext,
+    step: StripeEventContext & { prepared: P },
   ) => Promise<void>,
+  prepare?: (object: z.infer<S>, context: StripeEventContext) => Promise<P>,
 ): StripeEventHandler {
   return {
     read(event) {
       const parsed = object.safeParse(event.data.object);
       if (!parsed.success) return { problem: describeIssue(parsed.error, "data.object") };
-      return { apply: (tx, context) => apply(tx, event, parsed.data, context) };
+      return {
+        async prepare(context) {
+          const prepared = (prepare ? await prepare(parsed.data, context) : undefined) as P;
+          return (tx) => apply(tx, event, parsed.data, { ...context, prepared });
+        },
+      };
     },
   };
 }
@@ -60,20 +67,63 @@ export async function resolveUserId(
   return null;
 }
 
-export async function bookIncome(
+type LedgerRow = typeof ledgerEntries.$inferInsert;
+
+/** One ledger row, once: a second booking of the same category and Stripe object is a no-op. */
+export async function book(tx: Transaction, row: Omit<LedgerRow, "id" | "createdAt">) {
+  await tx
+    .insert(ledgerEntries)
+    .values(row)
+    .onConflictDoNothing({ target: [ledgerEntries.category, ledgerEntries.stripeObjectId] });
+}
+
+/**
+ * Money that Stripe moved for a payment, a refund or a dispute. With its balance transaction: the
+ * amount Stripe settled, in the settlement currency, with what the customer paid kept beside it,
+ * and Stripe's fee as a `payment_fee` expense (booked once per balance transaction), so that profit
+ * is what the business kept. Without one: the amount in its own currency, with that currency's
+ * exponent (reports add only their own currency's rows and show the others apart).
+ */
+export async function bookStripeMoney(
   tx: Transaction,
   entry: {
-    category: "subscription" | "micro_payment" | "refund";
-    amount: string;
+    category: "subscription" | "micro_payment" | "refund" | "dispute";
+    /** In `currency`'s smallest unit, signed: negative for money that left. */
+    minorUnits: number;
     currency: string;
+    settlement: BalanceTransactionObject | undefined;
     occurredAt: Date;
     userId: number | null;
     stripeObjectId: string;
-    stripeChargeId?: string;
+    stripeChargeId?: string | null;
   },
 ) {
-  await tx
-    .insert(ledgerEntries)
-    .values({ kind: "income", ...entry, amountUsd: entry.amount })
-    .onConflictDoNothing({ target: [ledgerEntries.category, ledgerEntries.stripeObjectId] });
+  const { settlement, minorUnits, currency, ...rest } = entry;
+  const own = minorUnitsToAmount(minorUnits, currency);
+  await book(tx, {
+    kind: "income",
+    ...rest,
+    ...(settlement
+      ? {
+          amountUsd: minorUnitsToAmount(settlement.amount, settlement.currency),
+          currency: settlement.currency,
+          originalAmount: own,
+          originalCurrency: currency,
+          stripeBalanceTransactionId: settlement.id,
+        }
+      : { amountUsd: own, currency }),
+  });
+  if (settlement && settlement.fee !== 0) {
+    await book(tx, {
+      kind: "expense",
+      category: "payment_fee",
+      amountUsd: minorUnitsToAmount(settlement.fee, settlement.currency),
+      currency: settlement.currency,
+      occurredAt: entry.occurredAt,
+      userId: entry.userId,
+      stripeObjectId: settlement.id,
+      stripeChargeId: entry.stripeChargeId ?? null,
+      stripeBalanceTransactionId: settlement.id,
+    });
+  }
 }

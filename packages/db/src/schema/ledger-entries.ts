@@ -3,8 +3,18 @@ import { tasks } from "./tasks.js";
 import { users } from "./users.js";
 
 export const ledgerKind = pgEnum("ledger_kind", ["income", "expense"]);
-// `refund` entries are negative income: what Stripe gave back, booked when it was refunded.
-export const ledgerCategory = pgEnum("ledger_category", ["subscription", "micro_payment", "refund", "api_cost"]);
+// `refund` entries are negative income: what Stripe gave back, booked when it was refunded (and
+// positive again when a refund failed or was canceled). `dispute` is what a dispute withdrew
+// (negative) or reinstated (positive). `payment_fee` is an expense: Stripe's fee on a payment, a
+// refund or a dispute, from the balance transaction that settled it.
+export const ledgerCategory = pgEnum("ledger_category", [
+  "subscription",
+  "micro_payment",
+  "refund",
+  "api_cost",
+  "payment_fee",
+  "dispute",
+]);
 
 /**
  * Append-only record of every money movement. The unique keys make a second booking of the same
@@ -16,8 +26,15 @@ export const ledgerEntries = pgTable(
     id: bigserial("id", { mode: "number" }).primaryKey(),
     kind: ledgerKind("kind").notNull(),
     category: ledgerCategory("category").notNull(),
+    // In `currency`. Reports and stats add the `usd` rows (the reporting currency); rows in any other
+    // currency (a payment whose settlement is not known) are reported apart, never added to them.
     amountUsd: numeric("amount_usd", { precision: 24, scale: 12 }).notNull(),
     currency: text("currency").notNull().default("usd"),
+    // What the customer paid, in the currency they paid in, when the row books what Stripe settled.
+    originalAmount: numeric("original_amount", { precision: 24, scale: 12 }),
+    originalCurrency: text("original_currency"),
+    // The Stripe balance transaction the amount was taken from (amount and fee in the settlement currency).
+    stripeBalanceTransactionId: text("stripe_balance_transaction_id"),
     // When the money moved (task completion, Stripe event), not when the row was written.
     occurredAt: timestamp("occurred_at", { withTimezone: true, precision: 3 }).notNull(),
     userId: bigint("user_id", { mode: "number" }).references(() => users.id),

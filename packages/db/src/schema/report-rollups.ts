@@ -1,4 +1,4 @@
-import { date, numeric, pgEnum, pgTable, primaryKey, smallint, timestamp } from "drizzle-orm/pg-core";
+import { date, numeric, pgEnum, pgTable, primaryKey, smallint, text, timestamp } from "drizzle-orm/pg-core";
 import { ledgerCategory, ledgerKind } from "./ledger-entries.js";
 
 export const reportPeriod = pgEnum("report_period", ["daily", "weekly", "monthly"]);
@@ -11,10 +11,11 @@ export const reportRollups = pgTable(
     periodStart: date("period_start", { mode: "string" }).notNull(),
     kind: ledgerKind("kind").notNull(),
     category: ledgerCategory("category").notNull(),
+    currency: text("currency").notNull().default("usd"),
     amountUsd: numeric("amount_usd", { precision: 24, scale: 12 }).notNull(),
     generatedAt: timestamp("generated_at", { withTimezone: true, precision: 3 }).notNull(),
   },
-  (t) => [primaryKey({ columns: [t.period, t.periodStart, t.kind, t.category] })],
+  (t) => [primaryKey({ columns: [t.period, t.periodStart, t.kind, t.category, t.currency] })],
 );
 
 /**

@@ -33,12 +33,14 @@ const get = (url: string) => testApp.app.inject({ method: "GET", url });
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 const zeros = {
+  currency: "usd",
+  other_currencies: {},
   income: 0,
   expenses: 0,
   profit: 0,
   breakdown: {
-    income_breakdown: { subscription: 0, micro_payment: 0, refund: 0 },
-    expense_breakdown: { api_cost: 0 },
+    income_breakdown: { subscription: 0, micro_payment: 0, refund: 0, dispute: 0 },
+    expense_breakdown: { api_cost: 0, payment_fee: 0 },
   },
 };
 
@@ -78,12 +80,14 @@ describe("GET /api/report/:report_type", () => {
       period: "daily",
       start: "2025-01-15",
       end: "2025-01-15",
+      currency: "usd",
+      other_currencies: {},
       income: 150,
       expenses: 45.5,
       profit: 104.5,
       breakdown: {
-        income_breakdown: { subscription: 120, micro_payment: 30, refund: 0 },
-        expense_breakdown: { api_cost: 45.5 },
+        income_breakdown: { subscription: 120, micro_payment: 30, refund: 0, dispute: 0 },
+        expense_breakdown: { api_cost: 45.5, payment_fee: 0 },
       },
       generated_at: expect.stringMatching(ISO_TIME),
     });
@@ -100,13 +104,15 @@ describe("GET /api/report/:report_type", () => {
         period: "weekly",
         start: "2025-01-13",
         end: "2025-01-19",
+        currency: "usd",
+        other_currencies: {},
         // 0.10 + 0.20 in floats would be 0.30000000000000004.
         income: 150.25,
         expenses: 45.5,
         profit: 104.75,
         breakdown: {
-          income_breakdown: { subscription: 120, micro_payment: 30.3, refund: -0.05 },
-          expense_breakdown: { api_cost: 45.5 },
+          income_breakdown: { subscription: 120, micro_payment: 30.3, refund: -0.05, dispute: 0 },
+          expense_breakdown: { api_cost: 45.5, payment_fee: 0 },
         },
         generated_at: daily.json().generated_at,
       });
@@ -120,12 +126,14 @@ describe("GET /api/report/:report_type", () => {
         period: "monthly",
         start: "2025-01-01",
         end: "2025-01-31",
+        currency: "usd",
+        other_currencies: {},
         income: 170.24,
         expenses: 45.500123,
         profit: 124.739877,
         breakdown: {
-          income_breakdown: { subscription: 139.99, micro_payment: 30.3, refund: -0.05 },
-          expense_breakdown: { api_cost: 45.500123 },
+          income_breakdown: { subscription: 139.99, micro_payment: 30.3, refund: -0.05, dispute: 0 },
+          expense_breakdown: { api_cost: 45.500123, payment_fee: 0 },
         },
         generated_at: daily.json().generated_at,
       });
@@ -140,6 +148,8 @@ describe("GET /api/report/:report_type", () => {
     expect((await get("/api/report/weekly?date=2025-01-12")).json()).toMatchObject({
       start: "2025-01-06",
       end: "2025-01-12",
+      currency: "usd",
+      other_currencies: {},
       income: 19.99,
     });
   });

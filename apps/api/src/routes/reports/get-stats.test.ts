@@ -72,7 +72,7 @@ describe("GET /api/stats", () => {
     expect(await getStats()).toEqual({
       tasks: { total: 0, pending: 0, processing: 0, completed: 0, failed: 0, total_tokens: 0, total_cost: 0 },
       users: { total: 0, subscriptions: 0 },
-      financials: { total_income: 0, total_expenses: 0, profit: 0 },
+      financials: { currency: "usd", total_income: 0, total_expenses: 0, profit: 0 },
     });
   });
 
@@ -92,7 +92,7 @@ describe("GET /api/stats", () => {
     expect(await getStats()).toEqual({
       tasks: { total: 5, pending: 5, processing: 0, completed: 0, failed: 0, total_tokens: 0, total_cost: 0 },
       users: { total: 3, subscriptions: 0 },
-      financials: { total_income: 0, total_expenses: 0, profit: 0 },
+      financials: { currency: "usd", total_income: 0, total_expenses: 0, profit: 0 },
     });
 
     // The real worker takes them: the slow one is held at the fake until released, the revoked key fails at once.
@@ -123,6 +123,7 @@ describe("GET /api/stats", () => {
       total_cost: usd(completedPico),
     });
     expect(midway.financials).toEqual({
+      currency: "usd",
       total_income: 0,
       total_expenses: usd(completedPico),
       profit: usd(-completedPico),
@@ -147,7 +148,7 @@ describe("GET /api/stats", () => {
         total_cost: usd(totalPico),
       },
       users: { total: 3, subscriptions: 0 },
-      financials: { total_income: 0, total_expenses: usd(totalPico), profit: usd(-totalPico) },
+      financials: { currency: "usd", total_income: 0, total_expenses: usd(totalPico), profit: usd(-totalPico) },
     });
     // The failed task was charged nothing; the fake was called once for it (401 is not retried).
     expect(fake.requests.filter((request) => request.prompt === failPrompt)).toHaveLength(1);
@@ -180,6 +181,7 @@ describe("GET /api/stats", () => {
       tasks: finished.tasks,
       users: { total: 3, subscriptions: 2 },
       financials: {
+        currency: "usd",
         total_income: 40.48,
         total_expenses: usd(totalPico),
         profit: usd(incomePico - totalPico),
