@@ -9,15 +9,15 @@ import { parse } from "yaml";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const read = (file: string) => readFileSync(join(root, file), "utf8");
 
-/** The variables of the README's configuration table: the first column's `NAME`s. */
+/** The variables of docs/configuration.md's table: the first column's `NAME`s. */
 const DOCUMENTED_VARIABLES = new Set(
-  read("README.md")
+  read("docs/configuration.md")
     .split("\n")
     .filter((line) => /^\| `[A-Z]/.test(line))
     .flatMap((line) => [...(line.split("|")[1] ?? "").matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((match) => match[1]!)),
 );
 
-describe("README configuration table", () => {
+describe("docs/configuration.md", () => {
   it("documents every variable the processes read", () => {
     const read = [...Object.keys(ApiEnv.shape), ...Object.keys(WorkerEnv.shape)];
     expect(read.filter((variable) => !DOCUMENTED_VARIABLES.has(variable))).toEqual([]);

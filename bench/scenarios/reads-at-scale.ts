@@ -34,7 +34,7 @@ export const readsAtScale: Scenario = {
     let correct = true;
     try {
       const loadStarted = Date.now();
-      // Triggers off while loading, then a recount: the way README "Stats" gives for bulk loads.
+      // Triggers off while loading, then a recount: the way docs/money.md ("Stats") gives for bulk loads.
       await sql`set session_replication_role = replica`;
       await sql`insert into users (identifier) select 'bulk-user-' || g from generate_series(1, 1000) g`;
       for (let from = 1; from <= plan.tasks; from += CHUNK) {
