@@ -6,7 +6,7 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from "@aitasks/config";
-import { killAll, repoRoot } from "../tests/support/processes.js";
+import { killAll, repoRoot } from "@aitasks/testing";
 import type { BenchContext, Scenario } from "./lib/context.js";
 import { startFakeProvider } from "./lib/fake-provider.js";
 import { stopLoadGenerator } from "./lib/load.js";

@@ -1,8 +1,8 @@
 // The README and docs/ are the repository's own documentation: everything they point to is in it.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import { repoRoot } from "@aitasks/testing";
 import { describe, expect, it } from "vitest";
-import { repoRoot } from "./support/processes.js";
 
 const pages = ["README.md", ...readdirSync(join(repoRoot, "docs")).map((name) => `docs/${name}`)].filter((page) =>
   page.endsWith(".md"),

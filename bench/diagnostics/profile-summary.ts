@@ -8,7 +8,7 @@
 // the stack keep their own name (the garbage collector, microtask runs).
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { repoRoot } from "../../tests/support/processes.js";
+import { repoRoot } from "@aitasks/testing";
 
 interface ProfileNode {
   id: number;

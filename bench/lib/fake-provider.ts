@@ -1,5 +1,5 @@
 import { type ChildProcess, fork } from "node:child_process";
-import { repoRoot } from "../../tests/support/processes.js";
+import { repoRoot } from "@aitasks/testing";
 
 export interface FakeProvider {
   /** For OPENAI_BASE_URL (the SDK wants the `/v1`). */

@@ -1,5 +1,5 @@
 import { type ChildProcess, fork } from "node:child_process";
-import { repoRoot } from "../../tests/support/processes.js";
+import { repoRoot } from "@aitasks/testing";
 
 /** One autocannon run: `durationSeconds` or a fixed `amount` of requests. */
 export interface LoadSpec {

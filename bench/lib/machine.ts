@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { cpus, loadavg, totalmem } from "node:os";
+import { repoRoot } from "@aitasks/testing";
 import { Redis } from "ioredis";
 import postgres from "postgres";
-import { repoRoot } from "../../tests/support/processes.js";
 
 function git(...args: string[]): string {
   try {

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { repoRoot } from "../../tests/support/processes.js";
+import { repoRoot } from "@aitasks/testing";
 import type { Machine } from "./machine.js";
 
 /** One line of the table: our figure, the reference's, their ratio, and the goal it is held to. */

@@ -1,8 +1,5 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Queue } from "bullmq";
-import { build } from "esbuild";
-import { Redis } from "ioredis";
 import {
   freePort,
   type RunningProcess,
@@ -11,7 +8,10 @@ import {
   startProcess,
   waitFor,
   waitForHealth,
-} from "../../tests/support/processes.js";
+} from "@aitasks/testing";
+import { Queue } from "bullmq";
+import { build } from "esbuild";
+import { Redis } from "ioredis";
 
 let profileDirectory: string | undefined;
 /**

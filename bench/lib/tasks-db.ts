@@ -1,4 +1,4 @@
-import type { RunningProcess } from "../../tests/support/processes.js";
+import type { RunningProcess } from "@aitasks/testing";
 import type { Side } from "./stack.js";
 import { sleep } from "./stats.js";
 

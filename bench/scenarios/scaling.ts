@@ -1,5 +1,5 @@
+import type { RunningProcess } from "@aitasks/testing";
 import postgres from "postgres";
-import type { RunningProcess } from "../../tests/support/processes.js";
 import { type BenchContext, type Scenario, scenarioEnv } from "../lib/context.js";
 import { preloadTasks } from "../lib/preload.js";
 import { type Figure, ratio } from "../lib/report.js";

@@ -1,5 +1,6 @@
 import { request as httpRequest, validateHeaderValue } from "node:http";
 import type { AddressInfo } from "node:net";
+import { createTestApp } from "@aitasks/api/testing";
 import { createStripeClient } from "@aitasks/billing";
 import {
   type FakeStripeServer,
@@ -10,7 +11,6 @@ import {
 } from "@aitasks/testing";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApp } from "../../apps/api/src/testing/create-test-app.js";
 
 /**
  * Property-based fuzzing of every endpoint of the real app (Postgres, Redis, the Stripe fake; no

@@ -1,8 +1,17 @@
-import { startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
+import {
+  expectedCostPico,
+  killAll,
+  postTask,
+  type RunningProcess,
+  startApi,
+  startFakeChatServer,
+  startProcess,
+  usdText,
+  useTestEnvironment,
+  waitFor,
+} from "@aitasks/testing";
 import postgres from "postgres";
 import { afterAll, describe, expect, it } from "vitest";
-import { killAll, type RunningProcess, startApi, startProcess, waitFor } from "../support/processes.js";
-import { expectedCostPico, postTask, usdText } from "../support/tasks-api.js";
 
 const env = useTestEnvironment();
 const TASKS = 10_000;

@@ -3,25 +3,26 @@
 // servers themselves are never touched), and an LLM fake scripted per prompt. Each test checks what
 // a user would notice: answers, their status and latency, and what each task cost.
 import {
+  expectedCostPico,
   type FakeChatServer,
   type FakeReply,
   fakeAnswer,
-  startFakeChatServer,
-  startTcpProxy,
-  type TcpProxy,
-  useTestEnvironment,
-} from "@aitasks/testing";
-import postgres from "postgres";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
+  getTask,
   killAll,
   type RunningProcess,
   type StartedApi,
   startApi,
+  startFakeChatServer,
   startProcess,
+  startTcpProxy,
+  type TaskJson,
+  type TcpProxy,
+  usdText,
+  useTestEnvironment,
   waitFor,
-} from "../support/processes.js";
-import { expectedCostPico, getTask, type TaskJson, usdText } from "../support/tasks-api.js";
+} from "@aitasks/testing";
+import postgres from "postgres";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 const env = useTestEnvironment();
 let fake: FakeChatServer;

@@ -3,9 +3,8 @@
 // HTTP are answered in our error shape, with our codes.
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
-import { useTestEnvironment } from "@aitasks/testing";
+import { killAll, type StartedApi, startApi, useTestEnvironment } from "@aitasks/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { killAll, type StartedApi, startApi } from "../support/processes.js";
 
 const env = useTestEnvironment();
 let api: StartedApi;

@@ -2,29 +2,30 @@
 // as Stripe posts them, tasks charged at their exact cost, the scheduled rollup, the reports and
 // the stats, against the real API and worker processes, Postgres and Redis.
 import {
+  exitWithin,
+  expectedCostPico,
   type FakeChatServer,
   type FakeStripeServer,
+  killAll,
+  postTask,
+  type RunningProcess,
+  type StartedApi,
   signStripeEvent,
+  spawnCommand,
+  startApi,
   startFakeChatServer,
   startFakeStripeServer,
+  startProcess,
   stripeEvent,
+  usdText,
   useTestEnvironment,
+  waitFor,
+  waitForFinished,
 } from "@aitasks/testing";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  exitWithin,
-  killAll,
-  type RunningProcess,
-  type StartedApi,
-  spawnCommand,
-  startApi,
-  startProcess,
-  waitFor,
-} from "../support/processes.js";
-import { expectedCostPico, postTask, usdText, waitForFinished } from "../support/tasks-api.js";
 
 const env = useTestEnvironment();
 const WEBHOOK_SECRET = "whsec_test";

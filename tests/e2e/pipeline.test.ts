@@ -1,18 +1,27 @@
 // End to end: the real API and worker processes, started as an operator starts them
 // (`tsx apps/<role>/src/main.ts`), driven over HTTP only; Postgres is read to check the books.
-import { type FakeChatServer, fakeAnswer, fakeUsage, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
-import postgres from "postgres";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   exitWithin,
+  expectedCostPico,
+  type FakeChatServer,
+  fakeAnswer,
+  fakeUsage,
+  getTask,
   killAll,
+  postTask,
   type RunningProcess,
   type StartedApi,
   startApi,
+  startFakeChatServer,
   startProcess,
+  submit,
+  usdText,
+  useTestEnvironment,
   waitFor,
-} from "../support/processes.js";
-import { expectedCostPico, getTask, postTask, submit, usdText, waitForFinished } from "../support/tasks-api.js";
+  waitForFinished,
+} from "@aitasks/testing";
+import postgres from "postgres";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 const env = useTestEnvironment();
 let fake: FakeChatServer;

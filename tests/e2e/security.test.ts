@@ -3,23 +3,21 @@
 // logs that never carry a key, a provider or Stripe secret, or a prompt.
 import { randomBytes } from "node:crypto";
 import {
+  exitWithin,
   type FakeChatServer,
   type FakeStripeServer,
-  startFakeChatServer,
-  startFakeStripeServer,
-  useTestEnvironment,
-} from "@aitasks/testing";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  exitWithin,
   freePort,
   killAll,
   type RunningProcess,
   type StartedApi,
   startApi,
+  startFakeChatServer,
+  startFakeStripeServer,
   startProcess,
+  useTestEnvironment,
   waitFor,
-} from "../support/processes.js";
+} from "@aitasks/testing";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 const env = useTestEnvironment();
 let fake: FakeChatServer;

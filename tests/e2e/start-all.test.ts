@@ -1,8 +1,20 @@
 // `npm start` (node scripts/start-all.mjs): the API and one worker from one command.
-import { type FakeChatServer, fakeAnswer, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
+import {
+  exitWithin,
+  expectedCostPico,
+  type FakeChatServer,
+  fakeAnswer,
+  freePort,
+  killAll,
+  postTask,
+  spawnCommand,
+  startFakeChatServer,
+  usdText,
+  useTestEnvironment,
+  waitFor,
+  waitForHealth,
+} from "@aitasks/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { exitWithin, freePort, killAll, spawnCommand, waitFor, waitForHealth } from "../support/processes.js";
-import { expectedCostPico, postTask, usdText } from "../support/tasks-api.js";
 
 const env = useTestEnvironment();
 let fake: FakeChatServer;

@@ -1,17 +1,14 @@
-import type { CheckoutDeps } from "@aitasks/billing";
-import type { Database } from "@aitasks/db";
-import type { PricingTable, ProviderName } from "@aitasks/providers";
-import type { TaskFinishedSignal } from "@aitasks/tasks";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyBaseLogger } from "fastify";
+import type { AppDeps } from "./deps.js";
 import { BODY_LIMIT_BYTES, useUnreadBodyDiscard } from "./http/body-limit.js";
 import { handleClientError, handleError, handleNotFound } from "./http/errors.js";
 import { useStrictUtf8Json } from "./http/json-body.js";
 import { requestIdOf } from "./http/request-id.js";
 import { useSecurityHeaders } from "./http/security-headers.js";
 import { authenticate } from "./plugins/authenticate.js";
-import { failedAuthenticationLimiter, type RateLimitOptions, registerRateLimit } from "./plugins/rate-limit.js";
-import { type HealthCheck, healthRoute } from "./routes/health.js";
+import { failedAuthenticationLimiter, registerRateLimit } from "./plugins/rate-limit.js";
+import { healthRoute } from "./routes/health.js";
 import { keyRoutes } from "./routes/keys/keys.js";
 import { createMicroCheckoutRoute } from "./routes/payments/create-micro-checkout.js";
 import { createSubscriptionCheckoutRoute } from "./routes/payments/create-subscription-checkout.js";
@@ -21,22 +18,6 @@ import { getTaskRoute } from "./routes/tasks/get-task.js";
 import { listTasksRoute } from "./routes/tasks/list-tasks.js";
 import { submitTaskRoute } from "./routes/tasks/submit-task.js";
 import { stripeWebhookRoutes } from "./routes/webhooks/stripe-webhook.js";
-
-export interface AppDeps extends CheckoutDeps {
-  db: Database;
-  pricing: PricingTable;
-  defaultModels: Record<ProviderName, string>;
-  enqueueTask: (taskId: number) => Promise<void>;
-  taskFinished: TaskFinishedSignal;
-  healthChecks: { database: HealthCheck; redis: HealthCheck };
-  stripeWebhookSecret: string | undefined;
-  /** SHA-256 digests of ADMIN_API_KEY; empty means open mode. */
-  adminKeyDigests: readonly Buffer[];
-  /** Undefined: no rate limit. */
-  rateLimit?: RateLimitOptions | undefined;
-  corsOrigins?: readonly string[] | undefined;
-  limits: { maxPromptChars: number; maxPendingTasksPerUser: number };
-}
 
 /** Builds the HTTP app around its dependencies. It never listens: main.ts does, tests inject. */
 export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } = {}) {

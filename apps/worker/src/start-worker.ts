@@ -1,8 +1,8 @@
 import { ProviderError } from "@aitasks/providers";
 import { type JobName, jobCatalog, QUEUE_NAMES, type QueueName } from "@aitasks/queue";
 import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
+import type { WorkerDeps } from "./deps.js";
 import { handlers } from "./handlers/index.js";
-import type { WorkerDeps } from "./handlers/job-handler.js";
 
 export interface WorkerOptions {
   connection: ConnectionOptions;

@@ -58,6 +58,18 @@ export function createProducerConnection(url: string, options: RedisOptions = {}
   });
 }
 
+/**
+ * A pub/sub subscriber (the API's "task finished" listener): it waits for Redis as long as it
+ * takes, since a SUBSCRIBE that timed out would leave waiters deaf until the next reconnect.
+ */
+export function createSubscriberConnection(url: string): Redis {
+  return createProducerConnection(url, {
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    commandTimeout: undefined,
+  });
+}
+
 /** Worker side: BullMQ's blocking commands require `maxRetriesPerRequest: null`. */
 export function createWorkerConnection(url: string, options: RedisOptions = {}): Redis {
   return new Redis(url, { maxRetriesPerRequest: null, ...options });

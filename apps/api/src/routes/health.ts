@@ -1,6 +1,5 @@
 import type { FastifyInstance } from "fastify";
-
-export type HealthCheck = () => Promise<unknown>;
+import type { HealthCheck } from "../deps.js";
 
 const CHECK_TIMEOUT_MS = 1500;
 

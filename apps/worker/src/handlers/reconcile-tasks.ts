@@ -1,6 +1,7 @@
 import { enqueue, runTaskJobOptions } from "@aitasks/queue";
 import { findStaleTasks } from "@aitasks/tasks";
-import type { JobHandler, WorkerDeps } from "./job-handler.js";
+import type { WorkerDeps } from "../deps.js";
+import type { JobHandler } from "./job-handler.js";
 import { runTaskJobId } from "./run-task.js";
 
 const BATCH = 500;

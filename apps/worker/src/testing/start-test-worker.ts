@@ -1,14 +1,8 @@
-import { createDatabase } from "@aitasks/db";
-import { buildPricing, createProviders, type Providers } from "@aitasks/providers";
-import {
-  closeQueues,
-  createQueues,
-  createTaskFinishedAnnouncer,
-  createWorkerConnection,
-  taskFinishedChannel,
-} from "@aitasks/queue";
+import type { Providers } from "@aitasks/providers";
 import type { FakeChatServer, TestEnvironment } from "@aitasks/testing";
 import { pino } from "pino";
+import { loadWorkerConfig } from "../config.js";
+import { createWorkerDeps } from "../deps.js";
 import { startWorkers } from "../start-worker.js";
 
 export interface TestWorkerOptions {
@@ -22,51 +16,42 @@ export interface TestWorkerOptions {
   providers?: Providers;
 }
 
-/** A real BullMQ worker in this process, with both providers pointed at a fake chat server. */
+/**
+ * A real BullMQ worker in this process, wired by `createWorkerDeps` as `main.ts` wires it, on a
+ * test file's own database and queue prefix, both providers pointed at a fake chat server. The
+ * configuration is the defaults (never the shell's environment) with `options` over them.
+ */
 export async function startTestWorker(env: TestEnvironment, fake: FakeChatServer, options: TestWorkerOptions = {}) {
-  const database = createDatabase(env.databaseUrl, { max: 5 });
-  const connection = createWorkerConnection(env.redisUrl);
-  const publisher = createWorkerConnection(env.redisUrl);
-  const queues = createQueues(connection, env.queuePrefix, () => {});
-  const maxAttempts = options.maxAttempts ?? 3;
-  const deps = {
-    config: { TASK_MAX_ATTEMPTS: maxAttempts, RECONCILE_AFTER_MS: options.reconcileAfterMs ?? 120_000 },
-    logger: pino({ level: "silent" }),
-    queues,
-    runTask: {
-      db: database.db,
-      pricing: buildPricing(),
-      providers:
-        options.providers ??
-        createProviders({
-          openai: { apiKey: "sk-test", baseURL: fake.openaiBaseURL },
-          mistral: { apiKey: "mistral-test", serverURL: fake.mistralServerURL },
-          timeoutMs: options.providerTimeoutMs ?? 10_000,
-        }),
-      maxRuns: maxAttempts + 2,
-      leaseMs: options.lockDurationMs ?? 30_000,
-      onFinished: createTaskFinishedAnnouncer(publisher, taskFinishedChannel(env.queuePrefix)),
-    },
-  };
-  const running = await startWorkers(deps, {
-    connection,
-    prefix: env.queuePrefix,
-    concurrency: options.concurrency ?? 20,
-    lockDurationMs: options.lockDurationMs ?? 30_000,
-    reconcileEveryMs: 60_000,
-    rollupEveryMs: options.rollupEveryMs ?? 60_000,
+  const given = (value: number | undefined) => (value === undefined ? undefined : String(value));
+  const config = loadWorkerConfig({
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: env.redisUrl,
+    QUEUE_PREFIX: env.queuePrefix,
+    OPENAI_API_KEY: "sk-test",
+    OPENAI_BASE_URL: fake.openaiBaseURL,
+    MISTRAL_API_KEY: "mistral-test",
+    MISTRAL_BASE_URL: fake.mistralServerURL,
+    WORKER_CONCURRENCY: given(options.concurrency),
+    TASK_MAX_ATTEMPTS: given(options.maxAttempts),
+    PROVIDER_TIMEOUT_MS: given(options.providerTimeoutMs ?? 10_000),
+    WORKER_LOCK_DURATION_MS: given(options.lockDurationMs),
+    RECONCILE_AFTER_MS: given(options.reconcileAfterMs),
+    REPORT_ROLLUP_INTERVAL_MS: given(options.rollupEveryMs),
   });
+  const resources = createWorkerDeps(config, pino({ level: "silent" }));
+  const deps = options.providers
+    ? { ...resources.deps, runTask: { ...resources.deps.runTask, providers: options.providers } }
+    : resources.deps;
+  // The reconciler runs only when a test calls it, not on its own schedule.
+  const running = await startWorkers(deps, { ...resources.workerOptions, reconcileEveryMs: 60_000 });
   return {
     deps,
-    db: database.db,
-    sql: database.sql,
-    queues,
+    db: resources.database.db,
+    sql: resources.database.sql,
+    queues: deps.queues,
     async close() {
       await running.close(5_000);
-      await closeQueues(queues);
-      connection.disconnect();
-      publisher.disconnect();
-      await database.close();
+      await resources.close();
     },
   };
 }

@@ -1,7 +1,7 @@
 import { createApiKey, listApiKeys, revokeApiKey } from "@aitasks/auth";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import type { AppDeps } from "../../app.js";
+import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
 import { requireAdminKey } from "../../plugins/authenticate.js";
 
@@ -28,7 +28,7 @@ const KeyIdParams = z.object({
 });
 
 /** Key management, with an admin key only (never in open mode): create (the key is shown once), list, revoke. */
-export function keyRoutes(app: FastifyInstance, deps: AppDeps) {
+export function keyRoutes(app: FastifyInstance, deps: Pick<AppDeps, "db">) {
   app.post("/keys", async (request, reply) => {
     requireAdminKey(request);
     const { user_id } = parseInput(CreateKeyBody, request.body);

@@ -3,7 +3,7 @@ import { ForbiddenError } from "@aitasks/errors";
 import { storableText, UserIdentifier } from "@aitasks/tasks";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import type { AppDeps } from "../../app.js";
+import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
 
 // Text that Postgres and Stripe's form encoding take exactly as sent (no NUL, no lone surrogate).
@@ -21,7 +21,7 @@ export const MicroCheckoutBody = z.object(
   { error: "body must be a JSON object" },
 );
 
-export function createMicroCheckoutRoute(app: FastifyInstance, deps: AppDeps) {
+export function createMicroCheckoutRoute(app: FastifyInstance, deps: Pick<AppDeps, "db" | "stripe" | "checkout">) {
   app.post("/payment/micro", async (request) => {
     const body = parseInput(MicroCheckoutBody, request.body);
     const { principal } = request;

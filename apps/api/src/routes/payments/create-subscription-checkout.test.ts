@@ -2,7 +2,7 @@ import { createStripeClient } from "@aitasks/billing";
 import { type FakeStripeServer, startFakeStripeServer, useTestEnvironment } from "@aitasks/testing";
 import type Stripe from "stripe";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { AppDeps } from "../../app.js";
+import type { AppDeps } from "../../deps.js";
 import { createTestApp } from "../../testing/create-test-app.js";
 
 const env = useTestEnvironment();

@@ -2,7 +2,7 @@ import { startSubscriptionCheckout } from "@aitasks/billing";
 import { ForbiddenError } from "@aitasks/errors";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import type { AppDeps } from "../../app.js";
+import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
 
 export const SubscriptionCheckoutBody = z.object(
@@ -10,7 +10,10 @@ export const SubscriptionCheckoutBody = z.object(
   { error: "body must be a JSON object" },
 );
 
-export function createSubscriptionCheckoutRoute(app: FastifyInstance, deps: AppDeps) {
+export function createSubscriptionCheckoutRoute(
+  app: FastifyInstance,
+  deps: Pick<AppDeps, "db" | "stripe" | "checkout">,
+) {
   app.post("/payment/subscription", async (request) => {
     const { email } = parseInput(SubscriptionCheckoutBody, request.body);
     const { principal } = request;

@@ -1,7 +1,13 @@
 import { ledgerEntries, subscriptions } from "@aitasks/db";
-import { type FakeChatServer, fakeUsage, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
+import {
+  type FakeChatServer,
+  fakeUsage,
+  type RunningProcess,
+  startFakeChatServer,
+  startWorkerProcess,
+  useTestEnvironment,
+} from "@aitasks/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startTestWorker } from "../../../../worker/src/testing/start-test-worker.js";
 import { createTestApp } from "../../testing/create-test-app.js";
 
 const env = useTestEnvironment();
@@ -9,13 +15,13 @@ const env = useTestEnvironment();
 type TestApp = Awaited<ReturnType<typeof createTestApp>>;
 let testApp: TestApp;
 let fake: FakeChatServer;
-let worker: Awaited<ReturnType<typeof startTestWorker>> | undefined;
+let worker: RunningProcess | undefined;
 
 beforeAll(async () => {
   [testApp, fake] = await Promise.all([createTestApp(env), startFakeChatServer()]);
 });
 afterEach(async () => {
-  await worker?.close();
+  await worker?.stop();
   worker = undefined;
 });
 afterAll(async () => {
@@ -105,7 +111,7 @@ describe("GET /api/stats", () => {
       if (request.prompt === slowPrompt) await released;
       return { kind: "ok" };
     });
-    worker = await startTestWorker(env, fake);
+    worker = startWorkerProcess(env, fake);
 
     const completedPico = okPrompts.reduce((sum, prompt) => sum + costPico(prompt), 0n);
     const completedTokens = okPrompts.reduce((sum, prompt) => sum + tokensOf(prompt), 0);

@@ -1,6 +1,13 @@
-import { type FakeChatServer, fakeAnswer, fakeUsage, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
+import {
+  type FakeChatServer,
+  fakeAnswer,
+  fakeUsage,
+  type RunningProcess,
+  startFakeChatServer,
+  startWorkerProcess,
+  useTestEnvironment,
+} from "@aitasks/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestWorker } from "../../../../worker/src/testing/start-test-worker.js";
 import { createTestApp } from "../../testing/create-test-app.js";
 
 const env = useTestEnvironment();
@@ -115,15 +122,15 @@ describe("GET /api/task/:id", () => {
 
 describe("GET /api/task/:id of a task a worker ran", () => {
   let fake: FakeChatServer;
-  let worker: Awaited<ReturnType<typeof startTestWorker>>;
+  let worker: RunningProcess;
 
   beforeAll(async () => {
     await testApp.queues.tasks.drain(true);
     fake = await startFakeChatServer();
-    worker = await startTestWorker(env, fake);
+    worker = startWorkerProcess(env, fake);
   });
   afterAll(async () => {
-    await worker?.close();
+    await worker?.stop();
     await fake?.close();
   });
 

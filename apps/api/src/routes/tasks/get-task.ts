@@ -1,10 +1,10 @@
 import { NotFoundError } from "@aitasks/errors";
 import { getTask, TaskIdParams, toTaskView } from "@aitasks/tasks";
 import type { FastifyInstance } from "fastify";
-import type { AppDeps } from "../../app.js";
+import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
 
-export function getTaskRoute(app: FastifyInstance, deps: AppDeps) {
+export function getTaskRoute(app: FastifyInstance, deps: Pick<AppDeps, "db">) {
   app.get("/task/:id", async (request) => {
     const { id } = parseInput(TaskIdParams, request.params);
     const task = await getTask(deps.db, id);

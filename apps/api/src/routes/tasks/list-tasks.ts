@@ -1,10 +1,10 @@
 import { ForbiddenError } from "@aitasks/errors";
 import { ListTasksQuery, listTasks } from "@aitasks/tasks";
 import type { FastifyInstance } from "fastify";
-import type { AppDeps } from "../../app.js";
+import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
 
-export function listTasksRoute(app: FastifyInstance, deps: AppDeps) {
+export function listTasksRoute(app: FastifyInstance, deps: Pick<AppDeps, "db">) {
   app.get("/tasks", async (request) => {
     const query = parseInput(ListTasksQuery, request.query);
     const { principal } = request;

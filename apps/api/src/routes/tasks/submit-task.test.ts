@@ -1,6 +1,13 @@
-import { type FakeChatServer, fakeAnswer, fakeUsage, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
+import {
+  type FakeChatServer,
+  fakeAnswer,
+  fakeUsage,
+  type RunningProcess,
+  startFakeChatServer,
+  startWorkerProcess,
+  useTestEnvironment,
+} from "@aitasks/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startTestWorker } from "../../../../worker/src/testing/start-test-worker.js";
 import { BODY_LIMIT_BYTES } from "../../http/body-limit.js";
 import { createTestApp } from "../../testing/create-test-app.js";
 
@@ -383,19 +390,19 @@ describe("POST /api/task", () => {
 
 describe("POST /api/task?wait=N with a worker running", () => {
   let fake: FakeChatServer;
-  let worker: Awaited<ReturnType<typeof startTestWorker>>;
+  let worker: RunningProcess;
 
   beforeAll(async () => {
     // Jobs queued by the tests above stay out of the way of these.
     await testApp.queues.tasks.drain(true);
     fake = await startFakeChatServer();
-    worker = await startTestWorker(env, fake);
+    worker = startWorkerProcess(env, fake);
   });
   afterEach(() => {
     fake.setReply(() => ({ kind: "ok" }));
   });
   afterAll(async () => {
-    await worker?.close();
+    await worker?.stop();
     await fake?.close();
   });
 

@@ -1,9 +1,12 @@
 import { CreateTaskBody, SubmitQuery, submitTask, toCompletedAnswer, toSubmitted, waitForTask } from "@aitasks/tasks";
 import type { FastifyInstance } from "fastify";
-import type { AppDeps } from "../../app.js";
+import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
 
-export function submitTaskRoute(app: FastifyInstance, deps: AppDeps) {
+export function submitTaskRoute(
+  app: FastifyInstance,
+  deps: Pick<AppDeps, "db" | "pricing" | "defaultModels" | "enqueueTask" | "limits" | "taskFinished">,
+) {
   app.post("/task", async (request, reply) => {
     const body = parseInput(CreateTaskBody, request.body);
     const { wait } = parseInput(SubmitQuery, request.query);

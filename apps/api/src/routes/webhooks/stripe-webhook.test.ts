@@ -8,7 +8,7 @@ import {
   useTestEnvironment,
 } from "@aitasks/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AppDeps } from "../../app.js";
+import type { AppDeps } from "../../deps.js";
 import { createTestApp } from "../../testing/create-test-app.js";
 
 const SECRET = "whsec_test";

@@ -1,12 +1,15 @@
 import { applyStripeEvent, verifyStripeEvent } from "@aitasks/billing";
 import type { FastifyInstance } from "fastify";
-import type { AppDeps } from "../../app.js";
+import type { AppDeps } from "../../deps.js";
 
 /**
  * Stripe signs the exact bytes it sent, so this route gets the raw body: the JSON parser is
  * replaced inside this encapsulated plugin only, and the other routes keep theirs.
  */
-export async function stripeWebhookRoutes(app: FastifyInstance, deps: AppDeps) {
+export async function stripeWebhookRoutes(
+  app: FastifyInstance,
+  deps: Pick<AppDeps, "db" | "stripe" | "stripeWebhookSecret">,
+) {
   app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
 

@@ -1,4 +1,4 @@
-import { fakeUsage } from "@aitasks/testing";
+import { fakeUsage } from "./fake-chat-server.js";
 import { waitFor } from "./processes.js";
 
 /** GET /api/task/:id as the contract (SPEC.md) describes it. */

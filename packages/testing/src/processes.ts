@@ -5,7 +5,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The repository root: processes start from there, as `npm run start:api` would. */
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 
 export interface RunningProcess {
   name: string;
@@ -202,4 +202,25 @@ export async function waitForHealth(
     timeoutMs,
     { intervalMs: 200, message: () => `GET ${baseUrl}/health (last: ${lastStatus}); output:\n${proc.output()}` },
   );
+}
+
+/**
+ * The worker as an operator runs it (`node dist/worker/main.mjs`), on a test file's own database
+ * and queue prefix, its providers pointed at `fake`: for tests of the API that need tasks to run.
+ */
+export function startWorkerProcess(
+  env: { databaseUrl: string; redisUrl: string; queuePrefix: string },
+  fake: { openaiBaseURL: string; mistralServerURL: string },
+  extra: Record<string, string> = {},
+): RunningProcess {
+  return startProcess("worker", {
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: env.redisUrl,
+    QUEUE_PREFIX: env.queuePrefix,
+    OPENAI_API_KEY: "sk-test",
+    OPENAI_BASE_URL: fake.openaiBaseURL,
+    MISTRAL_API_KEY: "mistral-test",
+    MISTRAL_BASE_URL: fake.mistralServerURL,
+    ...extra,
+  });
 }

@@ -1,0 +1,94 @@
+import { adminKeyDigests } from "@aitasks/auth";
+import { type CheckoutDeps, createStripeClient } from "@aitasks/billing";
+import { createDatabase, type Database } from "@aitasks/db";
+import type { PricingTable, ProviderName } from "@aitasks/providers";
+import {
+  closeQueues,
+  createProducerConnection,
+  createQueues,
+  createSubscriberConnection,
+  enqueue,
+  type Queues,
+  runTaskJobOptions,
+  taskFinishedChannel,
+} from "@aitasks/queue";
+import type { TaskFinishedSignal } from "@aitasks/tasks";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { ApiConfig } from "./config.js";
+import type { RateLimitOptions } from "./plugins/rate-limit.js";
+import { createTaskFinishedListener } from "./task-finished-listener.js";
+
+export type HealthCheck = () => Promise<unknown>;
+
+/** What the HTTP app needs; each route takes the part it uses (`Pick<AppDeps, ...>`). */
+export interface AppDeps extends CheckoutDeps {
+  db: Database;
+  pricing: PricingTable;
+  defaultModels: Record<ProviderName, string>;
+  enqueueTask: (taskId: number) => Promise<void>;
+  taskFinished: TaskFinishedSignal;
+  healthChecks: { database: HealthCheck; redis: HealthCheck };
+  stripeWebhookSecret: string | undefined;
+  /** SHA-256 digests of ADMIN_API_KEY; empty means open mode. */
+  adminKeyDigests: readonly Buffer[];
+  /** Undefined: no rate limit. */
+  rateLimit?: RateLimitOptions | undefined;
+  corsOrigins?: readonly string[] | undefined;
+  limits: { maxPromptChars: number; maxPendingTasksPerUser: number };
+}
+
+/**
+ * Builds the API's dependencies from its configuration, once: `main.ts` and the tests' app use
+ * this same wiring. `close` releases them (after the app has closed).
+ */
+export function createApiDeps(config: ApiConfig, logger: Logger) {
+  const database = createDatabase(config.DATABASE_URL);
+  const redis: Redis = createProducerConnection(config.REDIS_URL);
+  redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
+  const queues: Queues = createQueues(redis, config.QUEUE_PREFIX, (error) =>
+    logger.warn({ err: error }, "queue error"),
+  );
+  const listener = createTaskFinishedListener(
+    createSubscriberConnection(config.REDIS_URL).on("error", () => {}),
+    taskFinishedChannel(config.QUEUE_PREFIX),
+  );
+  const jobOptions = runTaskJobOptions(config.TASK_MAX_ATTEMPTS);
+  const deps: AppDeps = {
+    db: database.db,
+    pricing: config.pricing,
+    defaultModels: config.defaultModels,
+    enqueueTask: (taskId) => enqueue(queues, "run-task", { taskId }, jobOptions),
+    taskFinished: listener.signal,
+    healthChecks: { database: () => database.sql`select 1`, redis: () => redis.ping() },
+    stripe: createStripeClient({ secretKey: config.STRIPE_SECRET_KEY, apiBaseUrl: config.STRIPE_API_BASE_URL }),
+    stripeWebhookSecret: config.STRIPE_WEBHOOK_SECRET,
+    adminKeyDigests: adminKeyDigests(config.ADMIN_API_KEY),
+    rateLimit:
+      config.RATE_LIMIT_PER_MINUTE > 0
+        ? { perMinute: config.RATE_LIMIT_PER_MINUTE, redis, namespace: `${config.QUEUE_PREFIX}:rate-limit:` }
+        : undefined,
+    corsOrigins: config.CORS_ORIGINS,
+    limits: { maxPromptChars: config.MAX_PROMPT_CHARS, maxPendingTasksPerUser: config.MAX_PENDING_TASKS_PER_USER },
+    checkout: {
+      subscriptionPriceId: config.STRIPE_SUBSCRIPTION_PRICE_ID,
+      microPaymentAmountCents: config.MICRO_PAYMENT_AMOUNT_CENTS,
+      currency: config.CURRENCY,
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+    },
+  };
+  return {
+    deps,
+    database,
+    redis,
+    queues,
+    listener,
+    async close() {
+      await listener.close();
+      await closeQueues(queues);
+      redis.disconnect();
+      await database.close();
+    },
+  };
+}
+export type ApiResources = ReturnType<typeof createApiDeps>;
