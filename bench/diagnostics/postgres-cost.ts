@@ -4,7 +4,6 @@
 // scratch databases with parts of our schema switched off, and prints the Postgres CPU per task.
 import { readFileSync } from "node:fs";
 import { DEFAULT_DATABASE_URL } from "@aitasks/config";
-import { migrationsFolder } from "@aitasks/db";
 import postgres from "postgres";
 import { cpuSeconds } from "../lib/cpu.js";
 import { createScratch } from "../lib/scratch.js";
@@ -15,10 +14,12 @@ const TASKS = 3_000;
 const ROUNDS = 3;
 const COST = "0.000078900000";
 
+// The stats counters' earlier designs, as they were migrated before the schema was squashed into
+// one baseline (bench/diagnostics/earlier-stats-designs/, copies of those migrations).
 const migration = (file: string) =>
-  readFileSync(`${migrationsFolder}/${file}`, "utf8").split("--> statement-breakpoint");
+  readFileSync(new URL(`./earlier-stats-designs/${file}`, import.meta.url), "utf8").split("--> statement-breakpoint");
 
-// Earlier forms of the stats triggers, in place of migration 0006's, for a before/after.
+// Earlier forms of the stats triggers, in place of the baseline's, for a before/after.
 const dropStatsTriggers = `
   drop trigger count_users_inserted on users; drop trigger count_users_deleted on users;
   drop trigger count_tasks_inserted on tasks; drop trigger count_tasks_updated on tasks;
@@ -42,8 +43,8 @@ const nameShardValueTriggers = [
   ...migration("0002_stats_counters.sql").filter((statement) => statement.includes("CREATE TRIGGER")),
 ].join(";\n");
 
-// 0006: each statement adds to its connection's shard row (pg_backend_pid() % 32), where 0010
-// takes its transaction's row or any free one (counter_shard(), SKIP LOCKED).
+// 0006: each statement adds to its connection's shard row (pg_backend_pid() % 32), where the
+// baseline takes its transaction's row or any free one (counter_shard(), SKIP LOCKED).
 const perConnectionShard = migration("0006_stats_counted_per_statement.sql")
   .filter((statement) => statement.includes("CREATE FUNCTION"))
   .map((statement) => statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
@@ -52,7 +53,7 @@ const perConnectionShard = migration("0006_stats_counted_per_statement.sql")
 const variants: Record<string, { setup: string; side: "ours" | "reference" }> = {
   "ours (schema as migrated)": { setup: "", side: "ours" },
   "ours with 0006's per-connection stats shard": { setup: perConnectionShard, side: "ours" },
-  "ours without 0008's dirty-day trigger": {
+  "ours without the dirty-day trigger": {
     setup: `drop trigger mark_report_days_dirty_inserted on ledger_entries;
       drop trigger mark_report_days_dirty_updated on ledger_entries;
       drop trigger mark_report_days_dirty_deleted on ledger_entries;`,
