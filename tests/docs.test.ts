@@ -1,6 +1,7 @@
 // The README and docs/ are the repository's own documentation: everything they point to is in it.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import { HANDLED_STRIPE_EVENTS } from "@aitasks/billing";
 import { repoRoot } from "@aitasks/testing";
 import { describe, expect, it } from "vitest";
 
@@ -22,5 +23,13 @@ describe.each(pages)("%s", (page) => {
 
   it("names no path outside the repository", () => {
     expect(text).not.toMatch(/(^|[\s`(])\.\.\/[\w.-]/m);
+  });
+});
+
+describe("docs/money.md", () => {
+  it("asks for every Stripe event the webhook handles", () => {
+    const text = readFileSync(join(repoRoot, "docs/money.md"), "utf8");
+    const setup = text.slice(text.indexOf("**Stripe setup.**"), text.indexOf("**What gets booked.**"));
+    for (const type of HANDLED_STRIPE_EVENTS) expect(setup, type).toContain(`\`${type}\``);
   });
 });

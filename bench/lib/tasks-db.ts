@@ -1,3 +1,4 @@
+import { formatAmount } from "@aitasks/db";
 import type { RunningProcess } from "@aitasks/testing";
 import type { Side } from "./stack.js";
 import { sleep } from "./stats.js";
@@ -107,7 +108,7 @@ export async function checkRound(
      from ${t.tasks} where id > $1`,
     [afterId],
   );
-  const expectedSum = usdText(COST_PICO_PER_TASK * BigInt(expected));
+  const expectedSum = formatAmount(COST_PICO_PER_TASK * BigInt(expected));
   const problems: string[] = [];
   if (row!.tasks !== expected) problems.push(`${row!.tasks} tasks stored, ${expected} accepted`);
   if (row!.completed !== expected) problems.push(`${row!.completed} of ${expected} completed`);

@@ -1,3 +1,4 @@
+import { formatAmount } from "@aitasks/db";
 import postgres from "postgres";
 import { type BenchContext, type Scenario, scenarioEnv } from "../lib/context.js";
 import { startCpuMeter } from "../lib/cpu.js";
@@ -5,7 +6,7 @@ import { runLoad } from "../lib/load.js";
 import { cpuFigures, type Figure, ratio } from "../lib/report.js";
 import { type Api, type Side, startApi, stopAll } from "../lib/stack.js";
 import { alternate, median } from "../lib/stats.js";
-import { COST_PICO_PER_TASK, PROMPT, usdText } from "../lib/tasks-db.js";
+import { COST_PICO_PER_TASK, PROMPT } from "../lib/tasks-db.js";
 
 const CONNECTIONS = 100;
 
@@ -32,7 +33,7 @@ export const poll: Scenario = {
         length,
         2 * length + 1,
         3 * length + 1,
-        usdText(COST_PICO_PER_TASK),
+        formatAmount(COST_PICO_PER_TASK),
       ];
       await sql`insert into users (identifier) select 'bench-user-' || g from generate_series(1, 100) g`;
       for (const table of ["tasks", "ref_tasks"]) {

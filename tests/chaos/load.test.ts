@@ -1,3 +1,4 @@
+import { formatAmount } from "@aitasks/db";
 import {
   expectedCostPico,
   killAll,
@@ -6,7 +7,6 @@ import {
   startApi,
   startFakeChatServer,
   startProcess,
-  usdText,
   useTestEnvironment,
   waitFor,
 } from "@aitasks/testing";
@@ -81,7 +81,7 @@ describe("load with crashing workers", () => {
         select count(*)::int as rows, count(distinct task_id)::int as tasks, sum(amount_usd)::text as total
         from ledger_entries where category = 'api_cost'`;
       const expectedTotal = prompts.reduce((sum, prompt) => sum + expectedCostPico("openai", prompt), 0n);
-      expect(ledger).toEqual({ rows: TASKS, tasks: TASKS, total: usdText(expectedTotal) });
+      expect(ledger).toEqual({ rows: TASKS, tasks: TASKS, total: formatAmount(expectedTotal) });
       const [unfinished] = await sql`select count(*)::int as n from tasks where status <> 'completed'`;
       expect(unfinished!.n).toBe(0);
       // The killed workers' tasks were run again, yet none was charged twice.

@@ -1,3 +1,4 @@
+import { formatAmount } from "@aitasks/db";
 // Outages, through the real processes: the API and the worker started as an operator starts them,
 // Postgres and Redis reached through TCP proxies that a test takes down and brings back (the shared
 // servers themselves are never touched), and an LLM fake scripted per prompt. Each test checks what
@@ -17,7 +18,6 @@ import {
   startTcpProxy,
   type TaskJson,
   type TcpProxy,
-  usdText,
   useTestEnvironment,
   waitFor,
 } from "@aitasks/testing";
@@ -252,7 +252,7 @@ it("Redis goes away during submissions and comes back: every accepted task compl
   expect(await ledgerOf(ids)).toEqual({
     rows: ids.length,
     tasks: ids.length,
-    total: usdText(sumPico(accepted.map((a) => a.prompt))),
+    total: formatAmount(sumPico(accepted.map((a) => a.prompt))),
   });
   // Nothing is left behind: whatever was stored (a 503 could still have stored its task) has finished.
   let stored: { id: string; status: string }[] = [];
@@ -316,7 +316,7 @@ it("Redis stops answering on open connections (a partition): requests still answ
   for (const [i, task] of tasks.entries()) {
     expect(task, outputs()).toMatchObject({ status: "completed", output: fakeAnswer(prompts[i]!), error: null });
   }
-  expect(await ledgerOf(ids)).toEqual({ rows: 2, tasks: 2, total: usdText(sumPico(prompts)) });
+  expect(await ledgerOf(ids)).toEqual({ rows: 2, tasks: 2, total: formatAmount(sumPico(prompts)) });
 }, 90_000);
 
 describe("Postgres unreachable", () => {
@@ -411,7 +411,7 @@ describe("Postgres unreachable", () => {
     expect(await ledgerOf([beforeId, afterId])).toEqual({
       rows: 2,
       tasks: 2,
-      total: usdText(sumPico([beforePrompt, afterPrompt])),
+      total: formatAmount(sumPico([beforePrompt, afterPrompt])),
     });
     // The refused POSTs stored nothing.
     expect(await storedTasks("pg outage: refused")).toEqual([]);
@@ -503,7 +503,7 @@ it("ends provider faults as specified, through the real worker", async () => {
       attempts: 2,
     });
     expect(callsOf(prompts[name]), report()).toHaveLength(2);
-    expect(await ledgerOf([idOf[name]])).toEqual({ rows: 1, tasks: 1, total: usdText(sumPico([prompts[name]])) });
+    expect(await ledgerOf([idOf[name]])).toEqual({ rows: 1, tasks: 1, total: formatAmount(sumPico([prompts[name]])) });
   }
   // The retry after a 429 waited at least the Retry-After second.
   const [first, second] = callsOf(prompts.rateLimited);

@@ -1,3 +1,4 @@
+import { amountToNumber, minorUnitsToAmount, parseAmount } from "@aitasks/db";
 // End to end, the money path: Checkout sessions at a fake Stripe, signed webhooks posted over HTTP
 // as Stripe posts them, tasks charged at their exact cost, the scheduled rollup, the reports and
 // the stats, against the real API and worker processes, Postgres and Redis.
@@ -17,7 +18,6 @@ import {
   startFakeStripeServer,
   startProcess,
   stripeEvent,
-  usdText,
   useTestEnvironment,
   waitFor,
   waitForFinished,
@@ -30,10 +30,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 const env = useTestEnvironment();
 const WEBHOOK_SECRET = "whsec_test";
 const EMAIL = "buyer@example.com";
-const PICO = 10n ** 12n;
-const cents = (n: number) => BigInt(n) * (PICO / 100n);
+const cents = (n: number) => parseAmount(minorUnitsToAmount(n, "usd"));
 /** Pico-dollars as the JSON number the API should answer: the nearest double to the exact decimal. */
-const usd = (pico: bigint) => Number(pico < 0n ? `-${usdText(-pico)}` : usdText(pico));
+const usd = amountToNumber;
 
 let fake: FakeChatServer;
 let stripe: FakeStripeServer;

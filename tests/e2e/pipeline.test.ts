@@ -1,3 +1,4 @@
+import { formatAmount } from "@aitasks/db";
 // End to end: the real API and worker processes, started as an operator starts them
 // (`tsx apps/<role>/src/main.ts`), driven over HTTP only; Postgres is read to check the books.
 import {
@@ -15,7 +16,6 @@ import {
   startFakeChatServer,
   startProcess,
   submit,
-  usdText,
   useTestEnvironment,
   waitFor,
   waitForFinished,
@@ -112,11 +112,11 @@ describe("with one API and workers started from the command line", () => {
         model: job.provider === "openai" ? "gpt-4o-mini" : "mistral-small-latest",
         output: fakeAnswer(job.prompt),
         tokens_used: usage.promptTokens + usage.completionTokens,
-        cost: Number(usdText(pico)),
+        cost: Number(formatAmount(pico)),
         error: null,
       });
     }
-    expect(await ledgerOf(ids)).toEqual({ rows: 20, tasks: 20, total: usdText(totalPico) });
+    expect(await ledgerOf(ids)).toEqual({ rows: 20, tasks: 20, total: formatAmount(totalPico) });
   }, 90_000);
 
   it("completes and charges once the tasks of a worker killed with kill -9 mid-task", async () => {
@@ -146,7 +146,7 @@ describe("with one API and workers started from the command line", () => {
       expect(task).toMatchObject({ status: "completed", output: fakeAnswer(prompts[i]!), error: null });
     }
     const totalPico = prompts.reduce((sum, prompt) => sum + expectedCostPico("openai", prompt), 0n);
-    expect(await ledgerOf(ids)).toEqual({ rows: 5, tasks: 5, total: usdText(totalPico) });
+    expect(await ledgerOf(ids)).toEqual({ rows: 5, tasks: 5, total: formatAmount(totalPico) });
     // Each task was sent again by the second worker: the first answers never arrived.
     expect(requestsFor(prompts).length).toBeGreaterThanOrEqual(10);
   }, 90_000);
@@ -212,7 +212,7 @@ it("shuts down on SIGTERM: in-flight tasks finish, the others wait for the next 
   const tasks = await waitForFinished(nextApi.baseUrl, ids, 45_000, outputs);
   expect(tasks.map((task) => task.status)).toEqual(Array(10).fill("completed"));
   const totalPico = prompts.reduce((sum, prompt) => sum + expectedCostPico("openai", prompt), 0n);
-  expect(await ledgerOf(ids)).toEqual({ rows: 10, tasks: 10, total: usdText(totalPico) });
+  expect(await ledgerOf(ids)).toEqual({ rows: 10, tasks: 10, total: formatAmount(totalPico) });
 }, 90_000);
 
 it("stores tasks while Redis is unreachable, and the worker's reconciler runs them later", async () => {
@@ -234,7 +234,7 @@ it("stores tasks while Redis is unreachable, and the worker's reconciler runs th
   expect(await ledgerOf([id])).toEqual({
     rows: 1,
     tasks: 1,
-    total: usdText(expectedCostPico("openai", "redis down: still stored?")),
+    total: formatAmount(expectedCostPico("openai", "redis down: still stored?")),
   });
   // And an API that never reached Redis still stops cleanly.
   await api.proc.stop("SIGTERM");

@@ -1,3 +1,4 @@
+import { formatAmount } from "@aitasks/db";
 // `npm start` (node scripts/start-all.mjs): the API and one worker from one command.
 import {
   exitWithin,
@@ -9,7 +10,6 @@ import {
   postTask,
   spawnCommand,
   startFakeChatServer,
-  usdText,
   useTestEnvironment,
   waitFor,
   waitForHealth,
@@ -62,7 +62,7 @@ it("serves tasks, and stops with both children on SIGTERM", async () => {
       status: "completed",
       response: fakeAnswer(prompt),
       provider: "openai",
-      cost: Number(usdText(expectedCostPico("openai", prompt))),
+      cost: Number(formatAmount(expectedCostPico("openai", prompt))),
     },
   });
 

@@ -15,6 +15,15 @@ try {
 }
 
 const logger = pino(loggerOptions(config.LOG_LEVEL));
+// A promise nobody awaited that failed, or an exception nobody caught, leaves the process in a state
+// nothing was written for: log it and exit, so the supervisor restarts it (BullMQ's production
+// guide). Jobs a worker held go back to the queue when their lock expires.
+for (const event of ["unhandledRejection", "uncaughtException"] as const) {
+  process.on(event, (error) => {
+    logger.fatal({ err: error }, `${event}: exiting`);
+    process.exit(1);
+  });
+}
 await migrateDatabase(config.DATABASE_URL);
 
 const { deps, workerOptions, close } = createWorkerDeps(config, logger);

@@ -34,6 +34,7 @@ async function submit(
   const task = await submitTask(
     {
       db: running.db,
+      principal: { role: "admin" },
       pricing: buildPricing(),
       defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
       limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },
@@ -83,6 +84,7 @@ describe("worker", () => {
     const id = await submitTask(
       {
         db: worker.db,
+        principal: { role: "admin" },
         pricing: buildPricing(),
         defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
         limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },
@@ -175,6 +177,7 @@ describe("reconciler", () => {
     const lost = await submitTask(
       {
         db: worker.db,
+        principal: { role: "admin" },
         pricing,
         defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
         limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },

@@ -1,22 +1,33 @@
 import { randomBytes } from "node:crypto";
-import { apiKeys, type Database, users } from "@aitasks/db";
+import { apiKeys, users } from "@aitasks/db";
 import { NotFoundError } from "@aitasks/errors";
 import { and, desc, eq, isNull, sql } from "drizzle-orm";
+import { type AccessContext, requireAdminKey } from "./access.js";
 import { hashKey } from "./principal.js";
 
-const toView = (key: typeof apiKeys.$inferSelect & { identifier: string }) => ({
+/** A key as the domain returns it (never its hash): its row's public part, with its user's identifier. */
+export interface ApiKeyRecord {
+  id: number;
+  identifier: string;
+  prefix: string;
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+const toRecord = (key: typeof apiKeys.$inferSelect, identifier: string): ApiKeyRecord => ({
   id: key.id,
-  user_id: key.identifier,
+  identifier,
   prefix: key.prefix,
-  created_at: key.createdAt.toISOString(),
-  revoked_at: key.revokedAt?.toISOString() ?? null,
+  createdAt: key.createdAt,
+  revokedAt: key.revokedAt,
 });
 
 /**
  * Creates a key for the user (created too if new). The key itself is returned here only:
  * what is stored is its SHA-256.
  */
-export async function createApiKey(db: Database, identifier: string) {
+export async function createApiKey({ db, principal }: AccessContext, identifier: string) {
+  requireAdminKey(principal);
   const key = `ak_${randomBytes(32).toString("base64url")}`;
   const [user] = await db
     .insert(users)
@@ -27,20 +38,22 @@ export async function createApiKey(db: Database, identifier: string) {
     .insert(apiKeys)
     .values({ userId: user!.id, keyHash: hashKey(key).toString("hex"), prefix: key.slice(0, 10) })
     .returning();
-  return { ...toView({ ...created!, identifier }), key };
+  return { ...toRecord(created!, identifier), key };
 }
 
-export async function listApiKeys(db: Database) {
+export async function listApiKeys({ db, principal }: AccessContext) {
+  requireAdminKey(principal);
   const rows = await db
     .select({ key: apiKeys, identifier: users.identifier })
     .from(apiKeys)
     .innerJoin(users, eq(users.id, apiKeys.userId))
     .orderBy(desc(apiKeys.id));
-  return rows.map((row) => toView({ ...row.key, identifier: row.identifier }));
+  return rows.map((row) => toRecord(row.key, row.identifier));
 }
 
 /** Revokes a key; the next request with it is refused. Revoking twice is harmless. */
-export async function revokeApiKey(db: Database, keyId: number) {
+export async function revokeApiKey({ db, principal }: AccessContext, keyId: number) {
+  requireAdminKey(principal);
   await db
     .update(apiKeys)
     .set({ revokedAt: sql`now()` })
@@ -51,5 +64,5 @@ export async function revokeApiKey(db: Database, keyId: number) {
     .innerJoin(users, eq(users.id, apiKeys.userId))
     .where(eq(apiKeys.id, keyId));
   if (!row) throw new NotFoundError(`API key ${keyId} not found`);
-  return toView({ ...row.key, identifier: row.identifier });
+  return toRecord(row.key, row.identifier);
 }

@@ -72,7 +72,7 @@ describe("findPrincipal", () => {
   });
 
   it("finds a user key as its user, and refuses it once revoked", async () => {
-    const created = await createApiKey(database.db, "principal@example.com");
+    const created = await createApiKey({ db: database.db, principal: { role: "admin" } }, "principal@example.com");
     const [user] = await database.sql<{ id: number }[]>`
       select id::int as id from users where identifier = ${"principal@example.com"}`;
 
@@ -85,16 +85,16 @@ describe("findPrincipal", () => {
     expect(await findPrincipal(database.db, digests, `${created.key}A`)).toBeUndefined();
     expect(await findPrincipal(database.db, digests, hashKey(created.key).toString("hex"))).toBeUndefined();
 
-    await revokeApiKey(database.db, created.id);
+    await revokeApiKey({ db: database.db, principal: { role: "admin" } }, created.id);
     expect(await findPrincipal(database.db, digests, created.key)).toBeUndefined();
 
     // Another key of the same user keeps working.
-    const second = await createApiKey(database.db, "principal@example.com");
+    const second = await createApiKey({ db: database.db, principal: { role: "admin" } }, "principal@example.com");
     expect(await findPrincipal(database.db, digests, second.key)).toMatchObject({ role: "user", keyId: second.id });
   });
 
   it("never lets a user key pass for an admin, nor an admin key for a user", async () => {
-    const created = await createApiKey(database.db, "not-admin@example.com");
+    const created = await createApiKey({ db: database.db, principal: { role: "admin" } }, "not-admin@example.com");
     expect(await findPrincipal(database.db, digests, created.key)).toMatchObject({ role: "user" });
     expect(await findPrincipal(database.db, digests, SHORT_ADMIN)).toEqual({ role: "admin" });
   });

@@ -1,5 +1,6 @@
+import type { Principal } from "@aitasks/auth";
 import { type Database, users } from "@aitasks/db";
-import { NotConfiguredError, NotFoundError } from "@aitasks/errors";
+import { ForbiddenError, NotConfiguredError, NotFoundError } from "@aitasks/errors";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import { callStripe, requireStripe } from "./stripe-client.js";
@@ -22,8 +23,19 @@ const urls = (base: string) => ({
   cancel_url: `${base.replace(/\/$/, "")}/payment/cancel`,
 });
 
-/** A Checkout Session selling the configured subscription price to the user with this email. */
-export async function startSubscriptionCheckout(deps: CheckoutDeps, email: string): Promise<{ checkoutUrl: string }> {
+/**
+ * A Checkout Session selling the configured subscription price to the user with this email. The
+ * user is the one whose identifier is the lower-cased email: a user key may start it only if that
+ * user is its own (an identifier with capitals is another user row, perhaps someone else's).
+ */
+export async function startSubscriptionCheckout(
+  deps: CheckoutDeps & { principal: Principal },
+  givenEmail: string,
+): Promise<{ checkoutUrl: string }> {
+  const email = givenEmail.toLowerCase();
+  if (deps.principal.role === "user" && deps.principal.identifier !== email) {
+    throw new ForbiddenError("a user API key may only start payments for its own user");
+  }
   const stripe = requireStripe(deps.stripe);
   const price = deps.checkout.subscriptionPriceId;
   if (!price)
@@ -52,9 +64,13 @@ export async function startSubscriptionCheckout(deps: CheckoutDeps, email: strin
 
 /** A one-time Checkout Session for the configured micro-payment amount. */
 export async function startMicroPaymentCheckout(
-  deps: CheckoutDeps,
+  deps: CheckoutDeps & { principal: Principal },
   input: { user: number | string; description?: string | undefined },
 ): Promise<{ checkoutUrl: string }> {
+  const { principal } = deps;
+  if (principal.role === "user" && input.user !== principal.userId && input.user !== principal.identifier) {
+    throw new ForbiddenError("a user API key may only start payments for its own user");
+  }
   const stripe = requireStripe(deps.stripe);
   const user = await findUser(deps.db, input.user);
   if (!user) throw new NotFoundError(`user ${input.user} not found`);

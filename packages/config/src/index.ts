@@ -1,8 +1,8 @@
-import { currencyExponent } from "@aitasks/db";
+import { currencyExponent, DEFAULT_DATABASE_URL } from "@aitasks/db";
 import { findPrice, PROVIDER_NAMES, type PricingTable, type ProviderName, readPricingFile } from "@aitasks/providers";
 import { z } from "zod";
 
-export const DEFAULT_DATABASE_URL = "postgres://postgres:postgres@127.0.0.1:5432/postgres";
+export { DEFAULT_DATABASE_URL } from "@aitasks/db";
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 
 const port = z.coerce.number().int().min(1).max(65535);

@@ -11,7 +11,7 @@ type Callback = (client: Client) => unknown;
  * not given a name for with `prepare: false`, and postgres.js then sends a parameterized statement
  * in two round trips (describe it, then execute it) and Postgres parses and plans it every time.
  * A statement without parameters went by the simple protocol instead, parsed and planned every
- * time: /api/stats cost 177 µs of Postgres CPU per request that way (its ten sums planned anew).
+ * time (/api/stats planned its ten sums anew per request; docs/performance.md has the figures).
  * Prepared, a statement is described and planned once per connection and then costs one round trip.
  * Our query texts are fixed by the code (no variable-length IN lists), so each connection holds a
  * few dozen prepared statements at most.

@@ -1,4 +1,5 @@
-import { amountToNumber, type Executor, parseAmount } from "@aitasks/db";
+import { type AccessContext, requireAdmin } from "@aitasks/auth";
+import { amountToNumber, parseAmount } from "@aitasks/db";
 import { sql } from "drizzle-orm";
 import { z } from "zod";
 
@@ -77,7 +78,8 @@ function figures(rows: Booked[]) {
  * The figures are in `currency` (US dollars); money booked in another currency (a payment whose
  * settlement Stripe's API could not tell) is never added to them: `other_currencies` shows it apart.
  */
-export async function getReport(db: Executor, type: ReportType, date: string = day(new Date())) {
+export async function getReport({ db, principal }: AccessContext, type: ReportType, date: string = day(new Date())) {
+  requireAdmin(principal, "reports");
   const { start, end } = periodOf(type, date);
   // One round trip: the period's rows (none if nothing was booked) beside the last rollup's time.
   const rows = await db.execute<{

@@ -1,8 +1,9 @@
-import { amountToNumber, type Executor, parseAmount } from "@aitasks/db";
+import { type AccessContext, requireAdmin } from "@aitasks/auth";
+import { amountToNumber, parseAmount } from "@aitasks/db";
 import { sql } from "drizzle-orm";
 import { REPORTING_CURRENCY } from "./get-report.js";
 
-// One statement, one round trip: the counters' shards summed (migration 0005) and the active
+// One statement, one round trip: the counters' shards summed (stats_counters) and the active
 // subscriptions counted. Sums come back as text so that amounts stay exact.
 const statsQuery = sql`
   select sum(users)::text as users, sum(tasks)::text as tasks_total, sum(pending)::text as tasks_pending,
@@ -17,7 +18,8 @@ const statsQuery = sql`
  * read from counters that triggers keep exact in the same transactions
  * as the rows they count: 32 small rows, however large the tables grow.
  */
-export async function getStats(db: Executor) {
+export async function getStats({ db, principal }: AccessContext) {
+  requireAdmin(principal, "statistics");
   // A sum over no rows (counters truncated) is null: nothing counted yet.
   const [row = {}] = await db.execute<Record<string, string | null>>(statsQuery);
   const count = (column: string) => Number(row[column] ?? 0);

@@ -7,6 +7,7 @@ import { rollupReports } from "./rollup-reports.js";
 
 const env = useTestEnvironment();
 let database: ReturnType<typeof createDatabase>;
+const asAdmin = () => ({ db: database.db, principal: { role: "admin" } as const });
 
 beforeAll(() => {
   database = createDatabase(env.databaseUrl, { max: 3 });
@@ -49,14 +50,14 @@ describe("report rollup", () => {
 
     await rollupReports(database.db);
 
-    expect(await getReport(database.db, "daily", "2025-12-31")).toMatchObject({
+    expect(await getReport(asAdmin(), "daily", "2025-12-31")).toMatchObject({
       date: "2025-12-31",
       income: 10,
       expenses: 0,
       profit: 10,
     });
-    expect(await getReport(database.db, "daily", "2026-01-01")).toMatchObject({ income: 1 });
-    expect(await getReport(database.db, "weekly", "2026-01-02")).toMatchObject({
+    expect(await getReport(asAdmin(), "daily", "2026-01-01")).toMatchObject({ income: 1 });
+    expect(await getReport(asAdmin(), "weekly", "2026-01-02")).toMatchObject({
       date: "2025-12-29",
       start: "2025-12-29",
       end: "2026-01-04",
@@ -67,32 +68,32 @@ describe("report rollup", () => {
         expense_breakdown: { api_cost: 0, payment_fee: 0 },
       },
     });
-    expect(await getReport(database.db, "weekly", "2026-01-05")).toMatchObject({
+    expect(await getReport(asAdmin(), "weekly", "2026-01-05")).toMatchObject({
       income: 0,
       expenses: 0.25,
       profit: -0.25,
     });
-    expect(await getReport(database.db, "monthly", "2025-12-15")).toMatchObject({
+    expect(await getReport(asAdmin(), "monthly", "2025-12-15")).toMatchObject({
       date: "2025-12-01",
       end: "2025-12-31",
       income: 10,
     });
-    expect(await getReport(database.db, "monthly", "2026-01-31")).toMatchObject({
+    expect(await getReport(asAdmin(), "monthly", "2026-01-31")).toMatchObject({
       income: 1,
       expenses: 0.25,
       profit: 0.75,
     });
-    expect(await getReport(database.db, "weekly", "2026-04-05")).toMatchObject({ start: "2026-03-30", income: 5 });
-    expect(await getReport(database.db, "monthly", "2026-03-01")).toMatchObject({ income: 2 });
-    expect(await getReport(database.db, "monthly", "2026-04-30")).toMatchObject({ income: 3 });
+    expect(await getReport(asAdmin(), "weekly", "2026-04-05")).toMatchObject({ start: "2026-03-30", income: 5 });
+    expect(await getReport(asAdmin(), "monthly", "2026-03-01")).toMatchObject({ income: 2 });
+    expect(await getReport(asAdmin(), "monthly", "2026-04-30")).toMatchObject({ income: 3 });
   });
 
   it("answers zeros for a period with nothing booked, and says when it was generated", async () => {
-    const before = await getReport(database.db, "daily", "2030-06-01");
+    const before = await getReport(asAdmin(), "daily", "2030-06-01");
     expect(before).toMatchObject({ income: 0, expenses: 0, profit: 0, generated_at: null });
 
     const { generatedAt } = await rollupReports(database.db);
-    const after = await getReport(database.db, "monthly", "2030-06-01");
+    const after = await getReport(asAdmin(), "monthly", "2030-06-01");
     expect(after).toMatchObject({ date: "2030-06-01", end: "2030-06-30", income: 0, expenses: 0, profit: 0 });
     expect(new Date(after.generated_at!).getTime()).toBeGreaterThanOrEqual(generatedAt.getTime());
   });
@@ -102,7 +103,7 @@ describe("report rollup", () => {
     await book("refund", "-2.50", "2026-02-11T10:00:00Z");
     await rollupReports(database.db);
 
-    expect(await getReport(database.db, "monthly", "2026-02-01")).toMatchObject({
+    expect(await getReport(asAdmin(), "monthly", "2026-02-01")).toMatchObject({
       income: 2.5,
       breakdown: { income_breakdown: { micro_payment: 5, refund: -2.5 } },
     });
@@ -111,7 +112,7 @@ describe("report rollup", () => {
   it("updates a past period when a late entry arrives after it was rolled up", async () => {
     await book("subscription", "20.00", "2026-05-05T10:00:00Z");
     await rollupReports(database.db);
-    expect(await getReport(database.db, "monthly", "2026-05-01")).toMatchObject({ income: 20 });
+    expect(await getReport(asAdmin(), "monthly", "2026-05-01")).toMatchObject({ income: 20 });
 
     // A refund for May booked in July, and a late webhook for May itself.
     await book("refund", "-5.00", "2026-05-20T00:00:00Z");
@@ -119,9 +120,9 @@ describe("report rollup", () => {
     const second = await rollupReports(database.db);
 
     expect(second.rows).toBeGreaterThan(0);
-    expect(await getReport(database.db, "monthly", "2026-05-01")).toMatchObject({ income: 22.25 });
-    expect(await getReport(database.db, "weekly", "2026-05-05")).toMatchObject({ income: 20 });
-    expect(await getReport(database.db, "daily", "2026-05-31")).toMatchObject({ income: 7.25 });
+    expect(await getReport(asAdmin(), "monthly", "2026-05-01")).toMatchObject({ income: 22.25 });
+    expect(await getReport(asAdmin(), "weekly", "2026-05-05")).toMatchObject({ income: 20 });
+    expect(await getReport(asAdmin(), "daily", "2026-05-31")).toMatchObject({ income: 7.25 });
   });
 
   it("rolls up a writer that commits long after the rollups that ran while it was open", async () => {
@@ -137,16 +138,16 @@ describe("report rollup", () => {
         insert into ledger_entries (kind, category, amount_usd, occurred_at, stripe_object_id, created_at)
         values ('income', 'micro_payment', 42, '2026-11-15T12:00:00Z', 'obj_late_writer', now() - interval '1 hour')`;
       await rollupReports(database.db);
-      expect(await getReport(database.db, "monthly", "2026-11-15")).toMatchObject({ income: 1 });
+      expect(await getReport(asAdmin(), "monthly", "2026-11-15")).toMatchObject({ income: 1 });
       await writer`commit`;
     } finally {
       writer.release();
     }
     await rollupReports(database.db);
 
-    expect(await getReport(database.db, "monthly", "2026-11-15")).toMatchObject({ income: 43 });
-    expect(await getReport(database.db, "weekly", "2026-11-15")).toMatchObject({ income: 42 });
-    expect(await getReport(database.db, "daily", "2026-11-15")).toMatchObject({ income: 42 });
+    expect(await getReport(asAdmin(), "monthly", "2026-11-15")).toMatchObject({ income: 43 });
+    expect(await getReport(asAdmin(), "weekly", "2026-11-15")).toMatchObject({ income: 42 });
+    expect(await getReport(asAdmin(), "daily", "2026-11-15")).toMatchObject({ income: 42 });
   });
 
   it("leaves nothing dirty once rolled up, and recomputes nothing on the next run", async () => {
@@ -201,13 +202,13 @@ describe("report rollup", () => {
       select 'expense', 'api_cost', cost_usd, completed_at, id from inserted`;
     await rollupReports(database.db);
 
-    const report = await getReport(database.db, "monthly", "2026-07-01");
+    const report = await getReport(asAdmin(), "monthly", "2026-07-01");
     expect(report).toMatchObject({
       expenses: 1.23,
       profit: -1.23,
       breakdown: { expense_breakdown: { api_cost: 1.23 } },
     });
-    const stats = await getStats(database.db);
+    const stats = await getStats(asAdmin());
     expect(stats.tasks).toMatchObject({ total: 10_000, completed: 10_000, total_tokens: 3_000_000, total_cost: 1.23 });
     expect(stats.financials).toEqual({ currency: "usd", total_income: 0, total_expenses: 1.23, profit: -1.23 });
     // What adding the costs as floats would have given instead.
@@ -220,7 +221,7 @@ describe("report rollup", () => {
     await database.sql`delete from report_rollups`;
 
     expect((await rollupReports(database.db, { full: true })).rows).toBe(3);
-    expect(await getReport(database.db, "weekly", "2024-03-03")).toMatchObject({ start: "2024-02-26", income: 4 });
+    expect(await getReport(asAdmin(), "weekly", "2024-03-03")).toMatchObject({ start: "2024-02-26", income: 4 });
   });
 });
 
@@ -236,7 +237,7 @@ describe("stats", () => {
     await book("refund", "-0.01", "2026-01-02T00:00:00Z");
     await book("api_cost", "1.00", "2026-01-02T00:00:00Z");
 
-    expect(await getStats(database.db)).toEqual({
+    expect(await getStats(asAdmin())).toEqual({
       tasks: { total: 5, pending: 2, processing: 0, completed: 2, failed: 1, total_tokens: 20, total_cost: 1 },
       users: { total: 3, subscriptions: 2 },
       financials: { currency: "usd", total_income: 29.99, total_expenses: 1, profit: 28.99 },
@@ -271,7 +272,7 @@ describe("stats", () => {
     }
     await database.sql`delete from ledger_entries where task_id in (select id from tasks order by id limit 4)`;
     await database.sql`delete from tasks where id in (select id from tasks order by id limit 4)`;
-    const live = await getStats(database.db);
+    const live = await getStats(asAdmin());
     const [counted] = await database.sql`
       select count(*)::int as total, count(*) filter (where status = 'completed')::int as completed,
         count(*) filter (where status = 'failed')::int as failed,
@@ -305,9 +306,9 @@ describe("stats", () => {
       await tx`insert into tasks (provider, model, input, status, tokens_used, cost_usd)
         select 'openai', 'm', 'bulk', 'completed', 3, 0.5 from generate_series(1, 1000)`;
     });
-    expect((await getStats(database.db)).tasks.total).toBe(316);
+    expect((await getStats(asAdmin())).tasks.total).toBe(316);
     await database.sql`select recount_stats()`;
-    expect((await getStats(database.db)).tasks).toEqual({
+    expect((await getStats(asAdmin())).tasks).toEqual({
       ...live.tasks,
       total: 1316,
       completed: live.tasks.completed + 1000,
@@ -317,7 +318,7 @@ describe("stats", () => {
   });
 
   it("counts statements that write many rows at once, as a recount would", async () => {
-    const stats = () => getStats(database.db);
+    const stats = () => getStats(asAdmin());
     await database.sql`insert into users (identifier) select 'many-' || g from generate_series(1, 50) g`;
     await database.sql`insert into tasks (provider, model, input) select 'openai', 'm', 'x' from generate_series(1, 3000)`;
     await database.sql`update tasks set status = 'processing' where id % 3 = 0`;

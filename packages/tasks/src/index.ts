@@ -4,5 +4,5 @@ export * from "./list-tasks.js";
 export * from "./run-task.js";
 export * from "./schemas.js";
 export * from "./submit-task.js";
-export * from "./task-view.js";
+export * from "./task-record.js";
 export * from "./wait-for-task.js";

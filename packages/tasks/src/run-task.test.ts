@@ -1,4 +1,4 @@
-import { createDatabase, ledgerEntries, tasks } from "@aitasks/db";
+import { createDatabase, formatAmount, ledgerEntries, tasks } from "@aitasks/db";
 import { buildPricing, createProviders } from "@aitasks/providers";
 import { type FakeChatServer, fakeAnswer, fakeUsage, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
 import { eq } from "drizzle-orm";
@@ -46,6 +46,7 @@ async function createTask(body: Partial<CreateTaskBody> = {}) {
   const submitted = await submitTask(
     {
       db: database.db,
+      principal: { role: "admin" },
       pricing,
       defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
       limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },
@@ -65,12 +66,12 @@ describe("runTask", () => {
     const prompt = "What is artificial intelligence?";
     const id = await createTask({ prompt, user_id: "ada@example.com" });
 
-    expect(await runTask(deps, id, { finalAttempt: false })).toEqual({ outcome: "completed" });
+    expect(await runTask(deps, id)).toEqual({ outcome: "completed" });
 
     const usage = fakeUsage(prompt);
     // gpt-4o-mini: $0.15 per 1M input tokens, $0.60 per 1M output tokens.
     const expectedPico = BigInt(usage.promptTokens) * 150_000n + BigInt(usage.completionTokens) * 600_000n;
-    const expectedCost = `${expectedPico / 10n ** 12n}.${(expectedPico % 10n ** 12n).toString().padStart(12, "0")}`;
+    const expectedCost = formatAmount(expectedPico);
     const task = await taskRow(id);
     expect(task).toMatchObject({
       status: "completed",
@@ -101,10 +102,10 @@ describe("runTask", () => {
 
   it("does not call the provider or book again when the task already completed", async () => {
     const id = await createTask();
-    await runTask(deps, id, { finalAttempt: false });
+    await runTask(deps, id);
     const before = await taskRow(id);
 
-    expect(await runTask(deps, id, { finalAttempt: false })).toEqual({ outcome: "skipped" });
+    expect(await runTask(deps, id)).toEqual({ outcome: "skipped" });
 
     expect(fake.requests).toHaveLength(1);
     expect(await ledgerRows(id)).toHaveLength(1);
@@ -115,10 +116,7 @@ describe("runTask", () => {
     const id = await createTask();
     fake.setReply(() => ({ kind: "ok", delayMs: 200 }));
 
-    const outcomes = await Promise.all([
-      runTask(deps, id, { finalAttempt: false }),
-      runTask(deps, id, { finalAttempt: false }),
-    ]);
+    const outcomes = await Promise.all([runTask(deps, id), runTask(deps, id)]);
 
     expect(outcomes.map((o) => o.outcome).sort()).toEqual(["completed", "leased"]);
     expect(fake.requests).toHaveLength(1);
@@ -131,10 +129,10 @@ describe("runTask", () => {
     const shortLease = { ...deps, leaseMs: 300 };
     fake.setReply(() => ({ kind: "ok", delayMs: 1_000 }));
 
-    const first = runTask(shortLease, id, { finalAttempt: false });
+    const first = runTask(shortLease, id);
     await new Promise((resolve) => setTimeout(resolve, 700));
     // Past the lease's first term: a second delivery of the job finds it renewed.
-    expect(await runTask(shortLease, id, { finalAttempt: false })).toMatchObject({ outcome: "leased" });
+    expect(await runTask(shortLease, id)).toMatchObject({ outcome: "leased" });
 
     expect(await first).toEqual({ outcome: "completed" });
     expect(fake.requests).toHaveLength(1);
@@ -150,11 +148,11 @@ describe("runTask", () => {
         lease_expires_at = now() + interval '200 milliseconds'
       where id = ${id} returning lease_owner`;
     expect(claimed?.lease_owner).toBe("paused-run");
-    expect(await runTask(deps, id, { finalAttempt: false })).toMatchObject({ outcome: "leased" });
+    expect(await runTask(deps, id)).toMatchObject({ outcome: "leased" });
     expect(fake.requests).toHaveLength(0);
 
     await new Promise((resolve) => setTimeout(resolve, 250));
-    expect(await runTask(deps, id, { finalAttempt: false })).toEqual({ outcome: "completed" });
+    expect(await runTask(deps, id)).toEqual({ outcome: "completed" });
 
     const late = await database.sql`
       update tasks set output = 'late answer' where id = ${id} and status = 'processing' and lease_owner = 'paused-run'
@@ -172,10 +170,10 @@ describe("runTask", () => {
     fake.setReply(() => (++calls === 1 ? { kind: "ok", delayMs: 800 } : { kind: "ok" }));
     // The first run's worker pauses mid-call: its lease is left expired (and, no longer its own, not
     // renewed), as a pause past the lease would leave it.
-    const first = runTask(shortLease, id, { finalAttempt: false });
+    const first = runTask(shortLease, id);
     await new Promise((resolve) => setTimeout(resolve, 100));
     await database.sql`update tasks set lease_owner = 'expired', lease_expires_at = now() where id = ${id}`;
-    const second = await runTask(deps, id, { finalAttempt: false });
+    const second = await runTask(deps, id);
 
     expect(second).toEqual({ outcome: "completed" });
     expect(await first).toEqual({ outcome: "skipped" });
@@ -184,11 +182,11 @@ describe("runTask", () => {
     expect((await taskRow(id)).attempts).toBe(2);
   });
 
-  it("rethrows a retryable error before the final attempt, keeping the task in processing with the error", async () => {
+  it("answers retryable for a transient provider error, keeping the task in processing with the error", async () => {
     const id = await createTask();
     fake.setReply(() => ({ kind: "status", status: 503, message: "overloaded" }));
 
-    await expect(runTask(deps, id, { finalAttempt: false })).rejects.toMatchObject({ retryable: true });
+    expect(await runTask(deps, id)).toMatchObject({ outcome: "retryable", error: { retryable: true } });
 
     expect(await taskRow(id)).toMatchObject({
       status: "processing",
@@ -198,15 +196,17 @@ describe("runTask", () => {
     expect(finished).toEqual([]);
 
     fake.setReply(() => ({ kind: "ok" }));
-    expect(await runTask(deps, id, { finalAttempt: false })).toEqual({ outcome: "completed" });
+    expect(await runTask(deps, id)).toEqual({ outcome: "completed" });
     expect(await taskRow(id)).toMatchObject({ status: "completed", attempts: 2, error: null });
   });
 
-  it("fails the task on the final attempt of a retryable error", async () => {
+  it("fails the task when the caller gives up on a retryable error", async () => {
     const id = await createTask();
     fake.setReply(() => ({ kind: "status", status: 500 }));
 
-    const result = await runTask(deps, id, { finalAttempt: true });
+    const retryable = await runTask(deps, id);
+    if (retryable.outcome !== "retryable") throw new Error(`expected retryable, got ${retryable.outcome}`);
+    const result = await retryable.giveUp();
 
     expect(result).toEqual({ outcome: "failed", error: expect.stringContaining("500") });
     const task = await taskRow(id);
@@ -216,11 +216,25 @@ describe("runTask", () => {
     expect(finished).toEqual([id]);
   });
 
+  it("does not fail, on giving up, a task that another run has taken since", async () => {
+    const id = await createTask();
+    fake.setReply((_request, index) => (index === 0 ? { kind: "status", status: 503 } : { kind: "ok", delayMs: 300 }));
+    const first = await runTask(deps, id);
+    if (first.outcome !== "retryable") throw new Error(`expected retryable, got ${first.outcome}`);
+
+    const second = runTask(deps, id);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await first.giveUp()).toEqual({ outcome: "skipped" });
+
+    expect(await second).toEqual({ outcome: "completed" });
+    expect((await taskRow(id)).status).toBe("completed");
+  });
+
   it("fails at once on a permanent provider error", async () => {
     const id = await createTask({ provider: "mistral" });
     fake.setReply(() => ({ kind: "status", status: 401, message: "Unauthorized" }));
 
-    const result = await runTask(deps, id, { finalAttempt: false });
+    const result = await runTask(deps, id);
 
     expect(result).toEqual({ outcome: "failed", error: expect.stringContaining("401") });
     expect((await taskRow(id)).status).toBe("failed");
@@ -231,7 +245,7 @@ describe("runTask", () => {
     const id = await createTask();
     fake.setReply(() => ({ kind: "ok", omitUsage: true }));
 
-    const result = await runTask(deps, id, { finalAttempt: false });
+    const result = await runTask(deps, id);
 
     expect(result).toEqual({ outcome: "failed", error: expect.stringContaining("no token usage") });
     expect(await ledgerRows(id)).toHaveLength(0);
@@ -241,7 +255,7 @@ describe("runTask", () => {
     const id = await createTask();
     await database.db.update(tasks).set({ status: "processing", attempts: deps.maxRuns }).where(eq(tasks.id, id));
 
-    const result = await runTask(deps, id, { finalAttempt: false });
+    const result = await runTask(deps, id);
 
     expect(result).toEqual({ outcome: "failed", error: expect.stringContaining("gave up after 5 runs") });
     expect(fake.requests).toHaveLength(0);
@@ -251,13 +265,13 @@ describe("runTask", () => {
     const id = await createTask();
     await database.db.update(tasks).set({ model: "unpriced-model" }).where(eq(tasks.id, id));
 
-    const result = await runTask(deps, id, { finalAttempt: false });
+    const result = await runTask(deps, id);
 
     expect(result).toEqual({ outcome: "failed", error: 'model "unpriced-model" has no price: add it to PRICING_FILE' });
     expect(fake.requests).toHaveLength(0);
   });
 
   it("skips a task id that does not exist", async () => {
-    expect(await runTask(deps, 987_654, { finalAttempt: false })).toEqual({ outcome: "skipped" });
+    expect(await runTask(deps, 987_654)).toEqual({ outcome: "skipped" });
   });
 });

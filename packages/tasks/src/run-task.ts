@@ -29,7 +29,13 @@ export type RunOutcome =
   /** Another run already finished it (at-least-once delivery): nothing was called or booked. */
   | { outcome: "skipped" }
   /** Another run holds the task until `until` (it may still be calling the provider): try again then. */
-  | { outcome: "leased"; until: Date };
+  | { outcome: "leased"; until: Date }
+  /**
+   * The provider failed in a way that may pass (429, 5xx, a timeout): the task stays `processing`
+   * with the error shown, and this run's lease ends. The caller decides: another attempt later,
+   * or `giveUp()` to fail the task (its queue's last attempt).
+   */
+  | { outcome: "retryable"; error: unknown; giveUp(): Promise<RunOutcome> };
 
 /**
  * The claim: `pending`, or `processing` whose lease has expired (a run lost with its worker),
@@ -75,14 +81,8 @@ async function unclaimable(db: Database, taskId: number): Promise<RunOutcome> {
  * only the lease's holder may finish the task (a run that lost its lease, paused past it, finds its
  * answer refused), and the completion and its `api_cost` ledger row are one statement, with the
  * ledger's unique key as a second guard.
- *
- * A retryable provider error is rethrown (the queue retries with backoff) unless `finalAttempt`.
  */
-export async function runTask(
-  deps: RunTaskDeps,
-  taskId: number,
-  { finalAttempt }: { finalAttempt: boolean },
-): Promise<RunOutcome> {
+export async function runTask(deps: RunTaskDeps, taskId: number): Promise<RunOutcome> {
   const { db } = deps;
   const owner = randomUUID();
   const [task] = await claimQuery(db).execute({ taskId, owner, leaseMs: deps.leaseMs });
@@ -112,12 +112,11 @@ export async function runTask(
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const retryable = !(error instanceof AppError) || error.retryable;
-    if (retryable && !finalAttempt) {
-      // The lease ends with this run: the retry, a new run, need not wait for it to expire.
-      await db.update(tasks).set({ error: message, updatedAt: sql`now()`, leaseExpiresAt: sql`now()` }).where(held);
-      throw error;
-    }
-    return fail(deps, held, taskId, message);
+    if (!retryable) return fail(deps, held, taskId, message);
+    // The lease ends with this run: the retry, a new run, need not wait for it to expire. It stays
+    // this run's, so that giving up fails the task only if no other run has taken it since.
+    await db.update(tasks).set({ error: message, updatedAt: sql`now()`, leaseExpiresAt: sql`now()` }).where(held);
+    return { outcome: "retryable", error, giveUp: () => fail(deps, held, taskId, message) };
   } finally {
     clearInterval(renewal);
   }

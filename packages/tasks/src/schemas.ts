@@ -1,12 +1,10 @@
+import { LONE_SURROGATE, POSITIVE_ID } from "@aitasks/db";
 import { PROVIDER_NAMES } from "@aitasks/providers";
 import { z } from "zod";
 
 export const TASK_STATUSES = ["pending", "processing", "completed", "failed"] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const FINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(["completed", "failed"]);
-
-// UTF-8 cannot encode an unpaired surrogate: Postgres would store U+FFFD instead of what was sent.
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 const text = (field: string) => z.string({ error: `${field} must be a string` });
 
@@ -44,12 +42,13 @@ export const SubmitQuery = z.object({
     .optional(),
 });
 
-export const TaskIdParams = z.object({
-  id: z
-    .string()
-    .regex(/^[1-9]\d{0,14}$/, "task id must be a positive integer")
-    .transform(Number),
-});
+/** A path parameter `:id` of one of our tables, named in its error as `what`. */
+export const idParams = (what: string) =>
+  z.object({
+    id: z.string().regex(POSITIVE_ID, `${what} must be a positive integer`).transform(Number),
+  });
+
+export const TaskIdParams = idParams("task id");
 
 export const ListTasksQuery = z.object({
   status: z.enum(TASK_STATUSES, { error: `status must be one of ${TASK_STATUSES.join(", ")}` }).optional(),

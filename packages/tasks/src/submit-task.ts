@@ -1,3 +1,4 @@
+import type { Principal } from "@aitasks/auth";
 import type { Database } from "@aitasks/db";
 import { RateLimitedError, ValidationError } from "@aitasks/errors";
 import { findPrice, type PricingTable, type ProviderName } from "@aitasks/providers";
@@ -6,6 +7,8 @@ import type { CreateTaskBody } from "./schemas.js";
 
 export interface SubmitTaskDeps {
   db: Database;
+  /** Who submits: a user key always submits as its own user, whatever the body says. */
+  principal: Principal;
   pricing: PricingTable;
   defaultModels: Record<ProviderName, string>;
   /** Puts the task on the queue; it may fail (Redis down): the stored task is recovered later. */
@@ -26,7 +29,8 @@ export interface SubmittedTask {
  * Stores the task as `pending`, then queues it. The row is the outbox: if the enqueue is lost,
  * the worker's reconciler queues every pending task that has no job, so a stored task always runs.
  */
-export async function submitTask(deps: SubmitTaskDeps, body: CreateTaskBody): Promise<SubmittedTask> {
+export async function submitTask(deps: SubmitTaskDeps, submitted: CreateTaskBody): Promise<SubmittedTask> {
+  const body = deps.principal.role === "user" ? { ...submitted, user_id: deps.principal.identifier } : submitted;
   if (body.prompt.length > deps.limits.maxPromptChars) {
     throw new ValidationError(`prompt must be at most ${deps.limits.maxPromptChars} characters`);
   }

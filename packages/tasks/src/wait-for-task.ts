@@ -1,7 +1,7 @@
-import type { Executor } from "@aitasks/db";
+import type { AccessContext } from "@aitasks/auth";
 import { getTask } from "./get-task.js";
 import { FINAL_STATUSES } from "./schemas.js";
-import type { TaskRecord } from "./task-view.js";
+import type { TaskRecord } from "./task-record.js";
 
 /** Tells a waiting request that a task reached a final state (fed by the workers' announcements). */
 export interface TaskFinishedSignal {
@@ -14,17 +14,17 @@ export interface TaskFinishedSignal {
  * twice at most: it listens for the workers' announcement instead of polling Postgres.
  */
 export async function waitForTask(
-  deps: { db: Executor; taskFinished: TaskFinishedSignal },
+  deps: AccessContext & { taskFinished: TaskFinishedSignal },
   taskId: number,
   timeoutMs: number,
 ): Promise<TaskRecord> {
   // Listen before reading, so an announcement between the read and the wait is not missed.
   const listener = deps.taskFinished.wait(taskId, timeoutMs);
-  const task = await getTask(deps.db, taskId);
+  const task = await getTask(deps, taskId);
   if (FINAL_STATUSES.has(task.status)) {
     listener.cancel();
     return task;
   }
   await listener.finished;
-  return getTask(deps.db, taskId);
+  return getTask(deps, taskId);
 }

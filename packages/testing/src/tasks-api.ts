@@ -97,9 +97,3 @@ export function expectedCostPico(provider: "openai" | "mistral", prompt: string)
   const price = PICO_PER_TOKEN[provider];
   return BigInt(usage.promptTokens) * price.input + BigInt(usage.completionTokens) * price.output;
 }
-
-/** Pico-dollars as the decimal Postgres prints for `numeric(…, 12)`: `0.000081000000`. */
-export function usdText(pico: bigint): string {
-  const digits = pico.toString().padStart(13, "0");
-  return `${digits.slice(0, -12)}.${digits.slice(-12)}`;
-}

@@ -4,8 +4,8 @@ import helmet from "helmet";
 
 /**
  * helmet's default headers, computed once at start-up. They depend on nothing in the request, but
- * `@fastify/helmet` runs helmet's whole middleware chain for every request: about 35 µs of CPU, a
- * seventh of a task submission (measured with `npm run bench -- --profile`).
+ * `@fastify/helmet` runs helmet's whole middleware chain for every request, a measurable share of
+ * a task submission's CPU (docs/performance.md).
  */
 function helmetDefaults(): Record<string, string> {
   const headers: Record<string, string> = {};

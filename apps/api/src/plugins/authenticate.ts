@@ -1,6 +1,6 @@
 import { findPrincipal, type Principal } from "@aitasks/auth";
 import type { Database } from "@aitasks/db";
-import { ForbiddenError, UnauthorizedError } from "@aitasks/errors";
+import { UnauthorizedError } from "@aitasks/errors";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { FailedAuthenticationLimiter } from "./rate-limit.js";
 
@@ -53,20 +53,4 @@ export function authenticate(
     }
     request.principal = principal;
   });
-}
-
-/** Reports, stats and key management: the business's own data. */
-export function requireAdmin(request: FastifyRequest): void {
-  if (request.principal.role === "user") throw new ForbiddenError("this endpoint needs an admin API key");
-}
-
-/**
- * Key management needs a real admin key, even in open mode: a key minted while the API runs open
- * would keep working once ADMIN_API_KEY is set, by someone who never held an admin key.
- */
-export function requireAdminKey(request: FastifyRequest): void {
-  if (request.principal.role === "open") {
-    throw new ForbiddenError("API keys are managed with an admin key: set ADMIN_API_KEY first");
-  }
-  requireAdmin(request);
 }

@@ -4,8 +4,13 @@ import { DelayedError, UnrecoverableError } from "bullmq";
 import type { JobHandler } from "./job-handler.js";
 
 export const handleRunTask: JobHandler<"run-task"> = async (deps, job, { taskId }) => {
-  const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-  const result = await runTask(deps.runTask, taskId, { finalAttempt });
+  let result = await runTask(deps.runTask, taskId);
+  if (result.outcome === "retryable") {
+    // The queue owns retrying: another attempt with backoff, or, on the job's last attempt, the task fails.
+    const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    if (!finalAttempt) throw result.error;
+    result = await result.giveUp();
+  }
   // The usual outcome needs no log line on the job: that would be one more Redis command per task.
   if (result.outcome === "skipped") job.log("skipped: another run already finished the task").catch(() => {});
   // Another run holds the task (this job was delivered again while that run's worker paused): come

@@ -1,4 +1,4 @@
-import { ledgerEntries, minorUnitsToAmount, type Transaction, users } from "@aitasks/db";
+import { ledgerEntries, minorUnitsToAmount, POSITIVE_ID, type Transaction, users } from "@aitasks/db";
 import { eq } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { z } from "zod";
@@ -53,7 +53,7 @@ export async function resolveUserId(
   reference: string | null | undefined,
   customerId: string | null | undefined,
 ): Promise<number | null> {
-  if (reference && /^[1-9]\d{0,14}$/.test(reference)) {
+  if (reference && POSITIVE_ID.test(reference)) {
     const [user] = await tx
       .select({ id: users.id })
       .from(users)

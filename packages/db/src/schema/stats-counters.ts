@@ -4,12 +4,12 @@ const amount = (name: string) => numeric(name, { precision: 30, scale: 12 }).not
 const count = (name: string) => bigint(name, { mode: "number" }).notNull().default(0);
 
 /**
- * Running totals for /api/stats, kept exact by statement-level triggers (migration 0006) in the
- * same transaction as the rows they count, so the endpoint reads 32 rows however large the tables
- * grow. A trigger adds to one shard row per statement, the first of its transaction's preferred
- * row and any other that no other transaction holds (`counter_shard()`, migration 0010, with SKIP
- * LOCKED): a writer never waits on a counter row, so a long transaction elsewhere that wrote a
- * counted row stalls nobody. A total is the sum over the shards.
+ * Running totals for /api/stats, kept exact by statement-level triggers (the baseline migration)
+ * in the same transaction as the rows they count, so the endpoint reads 32 rows however large the
+ * tables grow. A trigger adds to one shard row per statement: its transaction's preferred row, or
+ * any other that no other transaction holds (`counter_shard()`, with SKIP LOCKED). A writer never
+ * waits on a counter row, so a long transaction elsewhere that wrote a counted row stalls nobody.
+ * A total is the sum over the shards.
  */
 export const statsCounters = pgTable("stats_counters", {
   shard: smallint("shard").primaryKey(),

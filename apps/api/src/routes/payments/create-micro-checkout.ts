@@ -1,5 +1,4 @@
 import { startMicroPaymentCheckout } from "@aitasks/billing";
-import { ForbiddenError } from "@aitasks/errors";
 import { storableText, UserIdentifier } from "@aitasks/tasks";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
@@ -24,14 +23,13 @@ export const MicroCheckoutBody = z.object(
 export function createMicroCheckoutRoute(app: FastifyInstance, deps: Pick<AppDeps, "db" | "stripe" | "checkout">) {
   app.post("/payment/micro", async (request) => {
     const body = parseInput(MicroCheckoutBody, request.body);
-    const { principal } = request;
-    if (principal.role === "user" && body.user_id !== principal.userId && body.user_id !== principal.identifier) {
-      throw new ForbiddenError("a user API key may only start payments for its own user");
-    }
-    const { checkoutUrl } = await startMicroPaymentCheckout(deps, {
-      user: body.user_id,
-      description: body.description,
-    });
+    const { checkoutUrl } = await startMicroPaymentCheckout(
+      { ...deps, principal: request.principal },
+      {
+        user: body.user_id,
+        description: body.description,
+      },
+    );
     return { checkout_url: checkoutUrl };
   });
 }

@@ -1,5 +1,4 @@
 import { startSubscriptionCheckout } from "@aitasks/billing";
-import { ForbiddenError } from "@aitasks/errors";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { AppDeps } from "../../deps.js";
@@ -16,13 +15,7 @@ export function createSubscriptionCheckoutRoute(
 ) {
   app.post("/payment/subscription", async (request) => {
     const { email } = parseInput(SubscriptionCheckoutBody, request.body);
-    const { principal } = request;
-    // The checkout is for the user whose identifier is the lower-cased email: a user key may start it only if
-    // that user is its own (an identifier with capitals is another user row, perhaps someone else's).
-    if (principal.role === "user" && principal.identifier !== email.toLowerCase()) {
-      throw new ForbiddenError("a user API key may only start payments for its own user");
-    }
-    const { checkoutUrl } = await startSubscriptionCheckout(deps, email.toLowerCase());
+    const { checkoutUrl } = await startSubscriptionCheckout({ ...deps, principal: request.principal }, email);
     return { checkout_url: checkoutUrl };
   });
 }

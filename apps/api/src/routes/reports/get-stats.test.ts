@@ -1,5 +1,6 @@
-import { ledgerEntries, subscriptions } from "@aitasks/db";
+import { amountToNumber, ledgerEntries, minorUnitsToAmount, parseAmount, subscriptions } from "@aitasks/db";
 import {
+  expectedCostPico,
   type FakeChatServer,
   fakeUsage,
   type RunningProcess,
@@ -29,21 +30,14 @@ afterAll(async () => {
   await fake.close();
 });
 
-const PICO = 10n ** 12n;
 /** gpt-4o-mini, $0.15 / $0.60 per 1M tokens, in pico-dollars: exact. */
-const costPico = (prompt: string) => {
-  const usage = fakeUsage(prompt);
-  return BigInt(usage.promptTokens) * 150_000n + BigInt(usage.completionTokens) * 600_000n;
-};
+const costPico = (prompt: string) => expectedCostPico("openai", prompt);
 const tokensOf = (prompt: string) => {
   const usage = fakeUsage(prompt);
   return usage.promptTokens + usage.completionTokens;
 };
 /** Pico-dollars as the JSON number the API answers: the nearest double to the exact decimal. */
-const usd = (pico: bigint) => {
-  const abs = pico < 0n ? -pico : pico;
-  return Number(`${pico < 0n ? "-" : ""}${abs / PICO}.${(abs % PICO).toString().padStart(12, "0")}`);
-};
+const usd = amountToNumber;
 
 const getStats = async (url = "/api/stats") => {
   const response = await testApp.app.inject({ method: "GET", url });
@@ -180,7 +174,7 @@ describe("GET /api/stats", () => {
         stateAt: new Date(),
       })),
     );
-    const incomePico = 2n * 1999n * (PICO / 100n) + 100n * (PICO / 100n) - 50n * (PICO / 100n);
+    const incomePico = parseAmount(minorUnitsToAmount(2 * 1999 + 100 - 50, "usd"));
 
     const stats = await getStats();
     expect(stats).toEqual({

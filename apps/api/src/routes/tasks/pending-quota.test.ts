@@ -113,7 +113,7 @@ describe("MAX_PENDING_TASKS_PER_USER = 3", () => {
   });
 
   it("applies to a user key's own user, whatever user_id its body names", async () => {
-    const { key } = await createApiKey(secured.db, "quota-key@example.com");
+    const { key } = await createApiKey({ db: secured.db, principal: { role: "admin" } }, "quota-key@example.com");
     await accept({ prompt: "quota-key 1" }, { app: secured, key });
     await accept({ prompt: "quota-key 2", user_id: "somebody-else" }, { app: secured, key });
     await accept({ prompt: "quota-key 3", user_id: "quota-d" }, { app: secured, key });

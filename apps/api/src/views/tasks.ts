@@ -1,7 +1,6 @@
-import type { tasks } from "@aitasks/db";
+import type { TaskRecord } from "@aitasks/tasks";
 
-type TaskRow = typeof tasks.$inferSelect;
-export type TaskRecord = TaskRow & { userIdentifier: string | null };
+// The task JSON shapes of the API (docs/api.md), built here only: the domain returns records.
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 // `numeric` arrives as an exact decimal string; JSON carries money as a number (SPEC).
@@ -42,6 +41,23 @@ export function toCompletedAnswer(task: TaskRecord) {
   };
 }
 
-export function toSubmitted(task: Pick<TaskRow, "id" | "status" | "provider">) {
+/** The 202 answer of POST /api/task. */
+export function toSubmitted(task: Pick<TaskRecord, "id" | "status" | "provider">) {
   return { task_id: task.id, status: task.status, provider: task.provider };
+}
+
+/** An item of GET /api/tasks. */
+export function toTaskListItem(task: TaskRecord) {
+  return {
+    id: task.id,
+    status: task.status,
+    provider: task.provider,
+    model: task.model,
+    user_id: task.userIdentifier,
+    tokens_used: task.tokensUsed,
+    cost: usd(task.costUsd),
+    error: task.error,
+    created_at: task.createdAt.toISOString(),
+    completed_at: iso(task.completedAt),
+  };
 }
