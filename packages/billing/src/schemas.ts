@@ -1,3 +1,4 @@
+import { storableText, UserIdentifier } from "@aitasks/db";
 import { z } from "zod";
 
 /**
@@ -153,3 +154,23 @@ export function describeIssue(error: z.ZodError, prefix = ""): string {
   const message = issue?.message ?? "invalid";
   return path ? `${path}: ${message}` : message;
 }
+
+// Text that Postgres and Stripe's form encoding take exactly as sent (no NUL, no lone surrogate).
+export const MicroCheckoutBody = z.object(
+  {
+    // The numeric user id, or the identifier string the user's tasks carry.
+    user_id: z.union([z.number().int().positive().max(Number.MAX_SAFE_INTEGER), UserIdentifier], {
+      error: "user_id is required: a numeric user id or the user's identifier",
+    }),
+    description: storableText("description")
+      .min(1, "description must not be empty")
+      .max(500, "description must be at most 500 characters")
+      .optional(),
+  },
+  { error: "body must be a JSON object" },
+);
+
+export const SubscriptionCheckoutBody = z.object(
+  { email: z.email({ error: "email must be a valid email address" }).max(320, "email is too long") },
+  { error: "body must be a JSON object" },
+);

@@ -1,4 +1,4 @@
-import { LONE_SURROGATE, POSITIVE_ID } from "@aitasks/db";
+import { POSITIVE_ID, storableText, UserIdentifier } from "@aitasks/db";
 import { PROVIDER_NAMES } from "@aitasks/providers";
 import { z } from "zod";
 
@@ -7,20 +7,6 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const FINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(["completed", "failed"]);
 
 const text = (field: string) => z.string({ error: `${field} must be a string` });
-
-/**
- * Text that Postgres stores exactly as sent: it cannot hold U+0000 (the query would fail), and an
- * unpaired surrogate would become U+FFFD. Both are refused with a 400 rather than lost silently.
- */
-export const storableText = (field: string) =>
-  text(field)
-    .refine((value) => !value.includes("\u0000"), `${field} must not contain NUL (\\u0000) characters`)
-    .refine((value) => !LONE_SURROGATE.test(value), `${field} must be valid Unicode (it has a lone surrogate)`);
-
-/** A user's identifier as clients send it (`user_id`): an email or a name. */
-export const UserIdentifier = storableText("user_id")
-  .min(1, "user_id must not be empty")
-  .max(320, "user_id must be at most 320 characters");
 
 export const CreateTaskBody = z.object(
   {

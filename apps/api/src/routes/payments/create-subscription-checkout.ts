@@ -1,13 +1,7 @@
-import { startSubscriptionCheckout } from "@aitasks/billing";
+import { SubscriptionCheckoutBody, startSubscriptionCheckout } from "@aitasks/billing";
 import type { FastifyInstance } from "fastify";
-import { z } from "zod";
 import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
-
-export const SubscriptionCheckoutBody = z.object(
-  { email: z.email({ error: "email must be a valid email address" }).max(320, "email is too long") },
-  { error: "body must be a JSON object" },
-);
 
 export function createSubscriptionCheckoutRoute(
   app: FastifyInstance,
