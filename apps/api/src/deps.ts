@@ -91,4 +91,3 @@ export function createApiDeps(config: ApiConfig, logger: Logger) {
     },
   };
 }
-export type ApiResources = ReturnType<typeof createApiDeps>;

@@ -1,4 +1,4 @@
-import { ConfigError, loggerOptions } from "@aitasks/config";
+import { ConfigError, exitOnUnhandledErrors, loggerOptions } from "@aitasks/config";
 import { migrateDatabase } from "@aitasks/db";
 import { pino } from "pino";
 import { buildApp } from "./app.js";
@@ -14,15 +14,7 @@ try {
 }
 
 const logger = pino(loggerOptions(config.LOG_LEVEL));
-// A promise nobody awaited that failed, or an exception nobody caught, leaves the process in a state
-// nothing was written for: log it and exit, so the supervisor restarts it (BullMQ's production
-// guide). Jobs a worker held go back to the queue when their lock expires.
-for (const event of ["unhandledRejection", "uncaughtException"] as const) {
-  process.on(event, (error) => {
-    logger.fatal({ err: error }, `${event}: exiting`);
-    process.exit(1);
-  });
-}
+exitOnUnhandledErrors(logger);
 await migrateDatabase(config.DATABASE_URL);
 
 const resources = createApiDeps(config, logger);

@@ -135,6 +135,20 @@ export function loadPricing(vars: z.infer<typeof CommonEnv>) {
   return { pricing, defaultModels };
 }
 
+/**
+ * A promise nobody awaited that failed, or an exception nobody caught, leaves the process in a state
+ * nothing was written for: log it and exit, so the supervisor restarts it (BullMQ's production
+ * guide). Jobs a worker held go back to the queue when their lock expires. Only `main.ts` calls this.
+ */
+export function exitOnUnhandledErrors(logger: { fatal(object: object, message: string): void }) {
+  for (const event of ["unhandledRejection", "uncaughtException"] as const) {
+    process.on(event, (error) => {
+      logger.fatal({ err: error }, `${event}: exiting`);
+      process.exit(1);
+    });
+  }
+}
+
 /** pino options shared by both apps: readable lines on a terminal, JSON lines otherwise. */
 export function loggerOptions(level: string) {
   return {

@@ -1,5 +1,5 @@
 import { type AccessContext, requireAdmin } from "@aitasks/auth";
-import { amountToNumber, parseAmount } from "@aitasks/db";
+import { amountToNumber, ledgerCategory, parseAmount } from "@aitasks/db";
 import { sql } from "drizzle-orm";
 import type { ReportType } from "./schemas.js";
 
@@ -21,8 +21,8 @@ export function periodOf(type: ReportType, date: string): { start: string; end: 
   return { start: day(first), end: day(last) };
 }
 
-const INCOME_CATEGORIES = ["subscription", "micro_payment", "refund", "dispute"] as const;
-const EXPENSE_CATEGORIES = ["api_cost", "payment_fee"] as const;
+const EXPENSE_CATEGORIES: readonly string[] = ["api_cost", "payment_fee"];
+const INCOME_CATEGORIES = ledgerCategory.enumValues.filter((category) => !EXPENSE_CATEGORIES.includes(category));
 /** Reports add amounts of this currency only: the API costs' and, with a Stripe account that settles in it, the income's. */
 export const REPORTING_CURRENCY = "usd";
 

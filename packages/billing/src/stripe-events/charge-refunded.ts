@@ -23,13 +23,9 @@ export const chargeRefunded = defineHandler<typeof ChargeObject, RefundObject[] 
     if (refunds) {
       for (const refund of refunds) {
         // Expanded by the API's list; an id only (in an event, without a key to ask) books the refund unsettled.
-        const settlement = typeof refund.balance_transaction === "object" ? refund.balance_transaction : undefined;
-        await bookRefund(
-          tx,
-          { ...refund, charge: refund.charge ?? charge.id },
-          settlement ?? undefined,
-          eventTime(event),
-        );
+        const transaction = refund.balance_transaction;
+        const settlement = transaction && typeof transaction === "object" ? transaction : undefined;
+        await bookRefund(tx, { ...refund, charge: refund.charge ?? charge.id }, settlement, eventTime(event));
       }
       return;
     }

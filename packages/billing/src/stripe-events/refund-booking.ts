@@ -1,4 +1,4 @@
-import { ledgerEntries, type Transaction } from "@aitasks/db";
+import { formatAmount, ledgerEntries, parseAmount, type Transaction } from "@aitasks/db";
 import { and, eq, isNotNull } from "drizzle-orm";
 import type { BalanceTransactionObject, RefundObject } from "../schemas.js";
 import { book, bookStripeMoney, resolveUserId } from "./handler.js";
@@ -39,7 +39,7 @@ export async function bookRefund(
   await book(tx, {
     kind: "income",
     category: "refund",
-    amountUsd: booked.amount.startsWith("-") ? booked.amount.slice(1) : `-${booked.amount}`,
+    amountUsd: formatAmount(-parseAmount(booked.amount)),
     currency: booked.currency,
     occurredAt,
     userId,
