@@ -1,3 +1,4 @@
+import type { Database } from "@aitasks/db";
 import { createDatabase } from "@aitasks/db";
 import { createProviders } from "@aitasks/providers";
 import {
@@ -15,8 +16,9 @@ import type { WorkerConfig } from "./config.js";
 /** What the job handlers need. */
 export interface WorkerDeps {
   config: Pick<WorkerConfig, "TASK_MAX_ATTEMPTS" | "RECONCILE_AFTER_MS">;
-  /** What running a task needs: the database, the providers, prices, limits, the announcer. */
-  runTask: RunTaskDeps;
+  db: Database;
+  /** What running a task needs besides the database: the providers, prices, limits, the announcer. */
+  taskRunner: Omit<RunTaskDeps, "db">;
   queues: Queues;
   logger: Logger;
 }
@@ -38,8 +40,8 @@ export function createWorkerDeps(config: WorkerConfig, logger: Logger) {
     config,
     logger,
     queues,
-    runTask: {
-      db: database.db,
+    db: database.db,
+    taskRunner: {
       pricing: config.pricing,
       providers: createProviders({
         openai: { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL },

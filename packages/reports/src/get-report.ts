@@ -1,5 +1,5 @@
 import { type AccessContext, requireAdmin } from "@aitasks/auth";
-import { amountToNumber, ledgerCategory, parseAmount } from "@aitasks/db";
+import { type LedgerCategory, ledgerCategory, parseAmount } from "@aitasks/db";
 import { sql } from "drizzle-orm";
 import type { ReportType } from "./schemas.js";
 
@@ -21,50 +21,67 @@ export function periodOf(type: ReportType, date: string): { start: string; end: 
   return { start: day(first), end: day(last) };
 }
 
-const EXPENSE_CATEGORIES: readonly string[] = ["api_cost", "payment_fee"];
-const INCOME_CATEGORIES = ledgerCategory.enumValues.filter((category) => !EXPENSE_CATEGORIES.includes(category));
+/** Ledger categories that are expenses; every other category is income. */
+export const EXPENSE_CATEGORIES: readonly LedgerCategory[] = ["api_cost", "payment_fee"];
+export const INCOME_CATEGORIES = ledgerCategory.enumValues.filter((category) => !EXPENSE_CATEGORIES.includes(category));
 /** Reports add amounts of this currency only: the API costs' and, with a Stripe account that settles in it, the income's. */
 export const REPORTING_CURRENCY = "usd";
 
 interface Booked {
   kind: string;
-  category: string;
+  category: LedgerCategory;
   currency: string;
   amount: bigint;
 }
 
-/** Income, expenses, profit and their breakdown, of the rows of one currency. */
-function figures(rows: Booked[]) {
-  const sum = (kind: "income" | "expense") =>
-    rows.filter((row) => row.kind === kind).reduce((total, row) => total + row.amount, 0n);
-  const of = (category: string) =>
-    amountToNumber(rows.filter((row) => row.category === category).reduce((total, row) => total + row.amount, 0n));
-  const income = sum("income");
-  const expenses = sum("expense");
+/** Income, expenses, profit and the sum of each ledger category, in exact amounts of one currency. */
+export interface ReportFigures {
+  income: bigint;
+  expenses: bigint;
+  profit: bigint;
+  byCategory: Record<LedgerCategory, bigint>;
+}
+
+/** A period's figures as of the last rollup (`generatedAt`, null before the first). */
+export interface Report extends ReportFigures {
+  period: ReportType;
+  start: string;
+  end: string;
+  currency: string;
+  /** Money booked in another currency (a payment whose settlement Stripe's API could not tell), never added to the figures. */
+  otherCurrencies: Record<string, ReportFigures>;
+  generatedAt: Date | null;
+}
+
+function figures(rows: Booked[]): ReportFigures {
+  const total = (keep: (row: Booked) => boolean) => rows.filter(keep).reduce((sum, row) => sum + row.amount, 0n);
+  const income = total((row) => row.kind === "income");
+  const expenses = total((row) => row.kind === "expense");
   return {
-    income: amountToNumber(income),
-    expenses: amountToNumber(expenses),
-    profit: amountToNumber(income - expenses),
-    breakdown: {
-      income_breakdown: Object.fromEntries(INCOME_CATEGORIES.map((category) => [category, of(category)])),
-      expense_breakdown: Object.fromEntries(EXPENSE_CATEGORIES.map((category) => [category, of(category)])),
-    },
+    income,
+    expenses,
+    profit: income - expenses,
+    byCategory: Object.fromEntries(
+      ledgerCategory.enumValues.map((category) => [category, total((row) => row.category === category)]),
+    ) as Record<LedgerCategory, bigint>,
   };
 }
 
 /**
- * The report as SPEC.md shapes it, read from the rollup only. A period with nothing booked, or
- * not rolled up yet, reads as zeros; `generated_at` says as of which rollup the figures hold.
- * The figures are in `currency` (US dollars); money booked in another currency (a payment whose
- * settlement Stripe's API could not tell) is never added to them: `other_currencies` shows it apart.
+ * The report of the period of `type` that holds `date`, read from the rollup only. A period with
+ * nothing booked, or not rolled up yet, reads as zeros.
  */
-export async function getReport({ db, principal }: AccessContext, type: ReportType, date: string = day(new Date())) {
+export async function getReport(
+  { db, principal }: AccessContext,
+  type: ReportType,
+  date: string = day(new Date()),
+): Promise<Report> {
   requireAdmin(principal, "reports");
   const { start, end } = periodOf(type, date);
   // One round trip: the period's rows (none if nothing was booked) beside the last rollup's time.
   const rows = await db.execute<{
     kind: string | null;
-    category: string | null;
+    category: LedgerCategory | null;
     currency: string | null;
     amount: string | null;
     generated_at: string | null;
@@ -89,15 +106,14 @@ export async function getReport({ db, principal }: AccessContext, type: ReportTy
   const others = [...new Set(booked.map((row) => row.currency))].filter((code) => code !== REPORTING_CURRENCY).sort();
 
   return {
-    date: start,
     period: type,
     start,
     end,
     currency: REPORTING_CURRENCY,
     ...figures(booked.filter((row) => row.currency === REPORTING_CURRENCY)),
-    other_currencies: Object.fromEntries(
+    otherCurrencies: Object.fromEntries(
       others.map((code) => [code, figures(booked.filter((row) => row.currency === code))]),
     ),
-    generated_at: generatedAt ? new Date(generatedAt).toISOString() : null,
+    generatedAt: generatedAt ? new Date(generatedAt) : null,
   };
 }

@@ -1,5 +1,5 @@
 import { type AccessContext, requireAdmin } from "@aitasks/auth";
-import { amountToNumber, parseAmount } from "@aitasks/db";
+import { parseAmount } from "@aitasks/db";
 import { sql } from "drizzle-orm";
 import { REPORTING_CURRENCY } from "./get-report.js";
 
@@ -14,8 +14,8 @@ const statsQuery = sql`
   from stats_counters`;
 
 /**
- * Totals for GET /api/stats (money in US dollars: ledger rows of other currencies are not counted),
- * read from counters that triggers keep exact in the same transactions
+ * Totals of tasks, users and money (exact amounts in US dollars: ledger rows of other currencies
+ * are not counted), read from counters that triggers keep exact in the same transactions
  * as the rows they count: 32 small rows, however large the tables grow.
  */
 export async function getStats({ db, principal }: AccessContext) {
@@ -33,15 +33,11 @@ export async function getStats({ db, principal }: AccessContext) {
       processing: count("tasks_processing"),
       completed: count("tasks_completed"),
       failed: count("tasks_failed"),
-      total_tokens: count("tasks_tokens"),
-      total_cost: amountToNumber(amount("tasks_cost")),
+      tokens: count("tasks_tokens"),
+      cost: amount("tasks_cost"),
     },
     users: { total: count("users"), subscriptions: count("subscriptions") },
-    financials: {
-      currency: REPORTING_CURRENCY,
-      total_income: amountToNumber(income),
-      total_expenses: amountToNumber(expenses),
-      profit: amountToNumber(income - expenses),
-    },
+    financials: { currency: REPORTING_CURRENCY, income, expenses, profit: income - expenses },
   };
 }
+export type Stats = Awaited<ReturnType<typeof getStats>>;

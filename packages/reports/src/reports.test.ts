@@ -1,4 +1,4 @@
-import { createDatabase, ledgerEntries } from "@aitasks/db";
+import { createDatabase, ledgerEntries, parseAmount } from "@aitasks/db";
 import { useTestEnvironment } from "@aitasks/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { getReport, periodOf } from "./get-report.js";
@@ -7,6 +7,8 @@ import { rollupReports } from "./rollup-reports.js";
 
 const env = useTestEnvironment();
 let database: ReturnType<typeof createDatabase>;
+/** An exact amount, as reports and stats return them. */
+const usd = (amount: string | number) => parseAmount(String(amount));
 const asAdmin = () => ({ db: database.db, principal: { role: "admin" } as const });
 
 beforeAll(() => {
@@ -51,51 +53,54 @@ describe("report rollup", () => {
     await rollupReports(database.db);
 
     expect(await getReport(asAdmin(), "daily", "2025-12-31")).toMatchObject({
-      date: "2025-12-31",
-      income: 10,
-      expenses: 0,
-      profit: 10,
+      start: "2025-12-31",
+      income: usd(10),
+      expenses: 0n,
+      profit: usd(10),
     });
-    expect(await getReport(asAdmin(), "daily", "2026-01-01")).toMatchObject({ income: 1 });
+    expect(await getReport(asAdmin(), "daily", "2026-01-01")).toMatchObject({ income: usd(1) });
     expect(await getReport(asAdmin(), "weekly", "2026-01-02")).toMatchObject({
-      date: "2025-12-29",
       start: "2025-12-29",
       end: "2026-01-04",
-      income: 11,
-      expenses: 0,
-      breakdown: {
-        income_breakdown: { subscription: 10, micro_payment: 1, refund: 0, dispute: 0 },
-        expense_breakdown: { api_cost: 0, payment_fee: 0 },
+      income: usd(11),
+      expenses: 0n,
+      byCategory: {
+        subscription: usd(10),
+        micro_payment: usd(1),
+        refund: 0n,
+        dispute: 0n,
+        api_cost: 0n,
+        payment_fee: 0n,
       },
     });
     expect(await getReport(asAdmin(), "weekly", "2026-01-05")).toMatchObject({
-      income: 0,
-      expenses: 0.25,
-      profit: -0.25,
+      income: 0n,
+      expenses: usd(0.25),
+      profit: usd(-0.25),
     });
     expect(await getReport(asAdmin(), "monthly", "2025-12-15")).toMatchObject({
-      date: "2025-12-01",
+      start: "2025-12-01",
       end: "2025-12-31",
-      income: 10,
+      income: usd(10),
     });
     expect(await getReport(asAdmin(), "monthly", "2026-01-31")).toMatchObject({
-      income: 1,
-      expenses: 0.25,
-      profit: 0.75,
+      income: usd(1),
+      expenses: usd(0.25),
+      profit: usd(0.75),
     });
-    expect(await getReport(asAdmin(), "weekly", "2026-04-05")).toMatchObject({ start: "2026-03-30", income: 5 });
-    expect(await getReport(asAdmin(), "monthly", "2026-03-01")).toMatchObject({ income: 2 });
-    expect(await getReport(asAdmin(), "monthly", "2026-04-30")).toMatchObject({ income: 3 });
+    expect(await getReport(asAdmin(), "weekly", "2026-04-05")).toMatchObject({ start: "2026-03-30", income: usd(5) });
+    expect(await getReport(asAdmin(), "monthly", "2026-03-01")).toMatchObject({ income: usd(2) });
+    expect(await getReport(asAdmin(), "monthly", "2026-04-30")).toMatchObject({ income: usd(3) });
   });
 
   it("answers zeros for a period with nothing booked, and says when it was generated", async () => {
     const before = await getReport(asAdmin(), "daily", "2030-06-01");
-    expect(before).toMatchObject({ income: 0, expenses: 0, profit: 0, generated_at: null });
+    expect(before).toMatchObject({ income: 0n, expenses: 0n, profit: 0n, generatedAt: null });
 
     const { generatedAt } = await rollupReports(database.db);
     const after = await getReport(asAdmin(), "monthly", "2030-06-01");
-    expect(after).toMatchObject({ date: "2030-06-01", end: "2030-06-30", income: 0, expenses: 0, profit: 0 });
-    expect(new Date(after.generated_at!).getTime()).toBeGreaterThanOrEqual(generatedAt.getTime());
+    expect(after).toMatchObject({ start: "2030-06-01", end: "2030-06-30", income: 0n, expenses: 0n, profit: 0n });
+    expect(after.generatedAt!.getTime()).toBeGreaterThanOrEqual(generatedAt.getTime());
   });
 
   it("nets refunds against income", async () => {
@@ -104,15 +109,15 @@ describe("report rollup", () => {
     await rollupReports(database.db);
 
     expect(await getReport(asAdmin(), "monthly", "2026-02-01")).toMatchObject({
-      income: 2.5,
-      breakdown: { income_breakdown: { micro_payment: 5, refund: -2.5 } },
+      income: usd(2.5),
+      byCategory: { micro_payment: usd(5), refund: usd("-2.5") },
     });
   });
 
   it("updates a past period when a late entry arrives after it was rolled up", async () => {
     await book("subscription", "20.00", "2026-05-05T10:00:00Z");
     await rollupReports(database.db);
-    expect(await getReport(asAdmin(), "monthly", "2026-05-01")).toMatchObject({ income: 20 });
+    expect(await getReport(asAdmin(), "monthly", "2026-05-01")).toMatchObject({ income: usd(20) });
 
     // A refund for May booked in July, and a late webhook for May itself.
     await book("refund", "-5.00", "2026-05-20T00:00:00Z");
@@ -120,9 +125,9 @@ describe("report rollup", () => {
     const second = await rollupReports(database.db);
 
     expect(second.rows).toBeGreaterThan(0);
-    expect(await getReport(asAdmin(), "monthly", "2026-05-01")).toMatchObject({ income: 22.25 });
-    expect(await getReport(asAdmin(), "weekly", "2026-05-05")).toMatchObject({ income: 20 });
-    expect(await getReport(asAdmin(), "daily", "2026-05-31")).toMatchObject({ income: 7.25 });
+    expect(await getReport(asAdmin(), "monthly", "2026-05-01")).toMatchObject({ income: usd(22.25) });
+    expect(await getReport(asAdmin(), "weekly", "2026-05-05")).toMatchObject({ income: usd(20) });
+    expect(await getReport(asAdmin(), "daily", "2026-05-31")).toMatchObject({ income: usd(7.25) });
   });
 
   it("rolls up a writer that commits long after the rollups that ran while it was open", async () => {
@@ -138,16 +143,16 @@ describe("report rollup", () => {
         insert into ledger_entries (kind, category, amount_usd, occurred_at, stripe_object_id, created_at)
         values ('income', 'micro_payment', 42, '2026-11-15T12:00:00Z', 'obj_late_writer', now() - interval '1 hour')`;
       await rollupReports(database.db);
-      expect(await getReport(asAdmin(), "monthly", "2026-11-15")).toMatchObject({ income: 1 });
+      expect(await getReport(asAdmin(), "monthly", "2026-11-15")).toMatchObject({ income: usd(1) });
       await writer`commit`;
     } finally {
       writer.release();
     }
     await rollupReports(database.db);
 
-    expect(await getReport(asAdmin(), "monthly", "2026-11-15")).toMatchObject({ income: 43 });
-    expect(await getReport(asAdmin(), "weekly", "2026-11-15")).toMatchObject({ income: 42 });
-    expect(await getReport(asAdmin(), "daily", "2026-11-15")).toMatchObject({ income: 42 });
+    expect(await getReport(asAdmin(), "monthly", "2026-11-15")).toMatchObject({ income: usd(43) });
+    expect(await getReport(asAdmin(), "weekly", "2026-11-15")).toMatchObject({ income: usd(42) });
+    expect(await getReport(asAdmin(), "daily", "2026-11-15")).toMatchObject({ income: usd(42) });
   });
 
   it("leaves nothing dirty once rolled up, and recomputes nothing on the next run", async () => {
@@ -204,13 +209,13 @@ describe("report rollup", () => {
 
     const report = await getReport(asAdmin(), "monthly", "2026-07-01");
     expect(report).toMatchObject({
-      expenses: 1.23,
-      profit: -1.23,
-      breakdown: { expense_breakdown: { api_cost: 1.23 } },
+      expenses: usd(1.23),
+      profit: usd(-1.23),
+      byCategory: { api_cost: usd("1.23") },
     });
     const stats = await getStats(asAdmin());
-    expect(stats.tasks).toMatchObject({ total: 10_000, completed: 10_000, total_tokens: 3_000_000, total_cost: 1.23 });
-    expect(stats.financials).toEqual({ currency: "usd", total_income: 0, total_expenses: 1.23, profit: -1.23 });
+    expect(stats.tasks).toMatchObject({ total: 10_000, completed: 10_000, tokens: 3_000_000, cost: usd("1.23") });
+    expect(stats.financials).toEqual({ currency: "usd", income: 0n, expenses: usd("1.23"), profit: usd(-1.23) });
     // What adding the costs as floats would have given instead.
     expect(Array.from({ length: 10_000 }, () => 0.000123).reduce((a, b) => a + b, 0)).not.toBe(1.23);
   });
@@ -221,7 +226,7 @@ describe("report rollup", () => {
     await database.sql`delete from report_rollups`;
 
     expect((await rollupReports(database.db, { full: true })).rows).toBe(3);
-    expect(await getReport(asAdmin(), "weekly", "2024-03-03")).toMatchObject({ start: "2024-02-26", income: 4 });
+    expect(await getReport(asAdmin(), "weekly", "2024-03-03")).toMatchObject({ start: "2024-02-26", income: usd(4) });
   });
 });
 
@@ -238,9 +243,9 @@ describe("stats", () => {
     await book("api_cost", "1.00", "2026-01-02T00:00:00Z");
 
     expect(await getStats(asAdmin())).toEqual({
-      tasks: { total: 5, pending: 2, processing: 0, completed: 2, failed: 1, total_tokens: 20, total_cost: 1 },
+      tasks: { total: 5, pending: 2, processing: 0, completed: 2, failed: 1, tokens: 20, cost: usd(1) },
       users: { total: 3, subscriptions: 2 },
-      financials: { currency: "usd", total_income: 29.99, total_expenses: 1, profit: 28.99 },
+      financials: { currency: "usd", income: usd("29.99"), expenses: usd(1), profit: usd(28.99) },
     });
   });
 
@@ -288,15 +293,15 @@ describe("stats", () => {
         processing: 0,
         completed: counted!.completed,
         failed: counted!.failed,
-        total_tokens: counted!.tokens,
-        total_cost: Number(counted!.expenses),
+        tokens: counted!.tokens,
+        cost: usd(counted!.expenses),
       },
       users: { total: 16, subscriptions: 0 },
       financials: {
         currency: "usd",
-        total_income: 0,
-        total_expenses: Number(counted!.expenses),
-        profit: -Number(counted!.expenses),
+        income: 0n,
+        expenses: usd(counted!.expenses),
+        profit: -usd(counted!.expenses),
       },
     });
 
@@ -312,8 +317,8 @@ describe("stats", () => {
       ...live.tasks,
       total: 1316,
       completed: live.tasks.completed + 1000,
-      total_tokens: live.tasks.total_tokens + 3000,
-      total_cost: live.tasks.total_cost + 500,
+      tokens: live.tasks.tokens + 3000,
+      cost: live.tasks.cost + usd(500),
     });
   });
 

@@ -12,7 +12,7 @@ const BATCH = 500;
  * running are left alone, so running it often is harmless.
  */
 export async function reconcileTasks(deps: WorkerDeps) {
-  const staleIds = await findStaleTasks(deps.runTask.db, deps.config.RECONCILE_AFTER_MS, BATCH);
+  const staleIds = await findStaleTasks(deps.db, deps.config.RECONCILE_AFTER_MS, BATCH);
   const queue = deps.queues.tasks;
   let requeued = 0;
   for (const taskId of staleIds) {

@@ -2,4 +2,4 @@ import { rollupReports } from "@aitasks/reports";
 import type { JobHandler } from "./job-handler.js";
 
 export const handleRollupReports: JobHandler<"rollup-reports"> = (deps, _job, { full }) =>
-  rollupReports(deps.runTask.db, { full });
+  rollupReports(deps.db, { full });

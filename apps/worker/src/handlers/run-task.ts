@@ -4,7 +4,7 @@ import { DelayedError, UnrecoverableError } from "bullmq";
 import type { JobHandler } from "./job-handler.js";
 
 export const handleRunTask: JobHandler<"run-task"> = async (deps, job, { taskId }) => {
-  let result = await runTask(deps.runTask, taskId);
+  let result = await runTask({ db: deps.db, ...deps.taskRunner }, taskId);
   if (result.outcome === "retryable") {
     // The queue owns retrying: another attempt with backoff, or, on the job's last attempt, the task fails.
     const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);

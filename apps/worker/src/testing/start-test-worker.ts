@@ -40,7 +40,7 @@ export async function startTestWorker(env: TestEnvironment, fake: FakeChatServer
   });
   const resources = createWorkerDeps(config, pino({ level: "silent" }));
   const deps = options.providers
-    ? { ...resources.deps, runTask: { ...resources.deps.runTask, providers: options.providers } }
+    ? { ...resources.deps, taskRunner: { ...resources.deps.taskRunner, providers: options.providers } }
     : resources.deps;
   // The reconciler runs only when a test calls it, not on its own schedule.
   const running = await startWorkers(deps, { ...resources.workerOptions, reconcileEveryMs: 60_000 });

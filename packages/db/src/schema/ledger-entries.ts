@@ -15,6 +15,7 @@ export const ledgerCategory = pgEnum("ledger_category", [
   "payment_fee",
   "dispute",
 ]);
+export type LedgerCategory = (typeof ledgerCategory.enumValues)[number];
 
 /**
  * Append-only record of every money movement. The unique keys make a second booking of the same

@@ -1,0 +1,60 @@
+import { amountToNumber } from "@aitasks/db";
+import { EXPENSE_CATEGORIES, INCOME_CATEGORIES, type Report, type ReportFigures, type Stats } from "@aitasks/reports";
+
+// The report and stats JSON shapes of the API (docs/api.md), built here only: exact amounts become
+// JSON numbers at this edge (SPEC), never earlier.
+
+const money = amountToNumber;
+
+function figuresView(figures: ReportFigures) {
+  const categories = (names: readonly (keyof ReportFigures["byCategory"])[]) =>
+    Object.fromEntries(names.map((name) => [name, money(figures.byCategory[name])]));
+  return {
+    income: money(figures.income),
+    expenses: money(figures.expenses),
+    profit: money(figures.profit),
+    breakdown: {
+      income_breakdown: categories(INCOME_CATEGORIES),
+      expense_breakdown: categories(EXPENSE_CATEGORIES),
+    },
+  };
+}
+
+/** GET /api/report/:report_type. `date` is the period's first day. */
+export function toReportView(report: Report) {
+  return {
+    date: report.start,
+    period: report.period,
+    start: report.start,
+    end: report.end,
+    currency: report.currency,
+    ...figuresView(report),
+    other_currencies: Object.fromEntries(
+      Object.entries(report.otherCurrencies).map(([code, figures]) => [code, figuresView(figures)]),
+    ),
+    generated_at: report.generatedAt ? report.generatedAt.toISOString() : null,
+  };
+}
+
+/** GET /api/stats. */
+export function toStatsView(stats: Stats) {
+  const { tasks, financials } = stats;
+  return {
+    tasks: {
+      total: tasks.total,
+      pending: tasks.pending,
+      processing: tasks.processing,
+      completed: tasks.completed,
+      failed: tasks.failed,
+      total_tokens: tasks.tokens,
+      total_cost: money(tasks.cost),
+    },
+    users: stats.users,
+    financials: {
+      currency: financials.currency,
+      total_income: money(financials.income),
+      total_expenses: money(financials.expenses),
+      profit: money(financials.profit),
+    },
+  };
+}
