@@ -18,10 +18,11 @@ import { enqueue } from "./scenarios/enqueue.js";
 import { memory } from "./scenarios/memory.js";
 import { pipeline } from "./scenarios/pipeline.js";
 import { poll } from "./scenarios/poll.js";
+import { prepaid } from "./scenarios/prepaid.js";
 import { readsAtScale } from "./scenarios/reads-at-scale.js";
 import { scaling } from "./scenarios/scaling.js";
 
-const scenarios: Scenario[] = [enqueue, poll, pipeline, scaling, readsAtScale, memory];
+const scenarios: Scenario[] = [enqueue, poll, pipeline, prepaid, scaling, readsAtScale, memory];
 
 const { values } = parseArgs({
   options: {

@@ -8,6 +8,8 @@ async function run(spec: LoadSpec): Promise<LoadSummary> {
   const url = new URL(spec.path, spec.baseUrl);
   const headers: Record<string, string> = spec.body === undefined ? {} : { "content-type": "application/json" };
   const [idMin, idMax] = spec.idRange ?? [0, 0];
+  const keys = spec.bearerKeys ?? [];
+  let sent = 0;
   const result = await autocannon({
     url: url.toString(),
     connections: spec.connections,
@@ -16,14 +18,20 @@ async function run(spec: LoadSpec): Promise<LoadSummary> {
     headers,
     ...(spec.amount ? { amount: spec.amount } : { duration: spec.durationSeconds }),
     ...(spec.body === undefined ? {} : { body: spec.body }),
-    // `{id}` in the path: a random existing task for each request.
-    ...(spec.idRange
+    // Built anew for each request: `{id}` in the path becomes a random existing task, and the
+    // keys take turns, so that consecutive requests (from any connection) come from different users.
+    ...(spec.idRange || keys.length > 0
       ? {
           requests: [
             {
               setupRequest: (request) => ({
                 ...request,
-                path: spec.path.replace("{id}", String(idMin + Math.floor(Math.random() * (idMax - idMin + 1)))),
+                ...(spec.idRange
+                  ? { path: spec.path.replace("{id}", String(idMin + Math.floor(Math.random() * (idMax - idMin + 1)))) }
+                  : {}),
+                ...(keys.length > 0
+                  ? { headers: { ...request.headers, authorization: `Bearer ${keys[sent++ % keys.length]}` } }
+                  : {}),
               }),
             },
           ],

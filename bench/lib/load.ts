@@ -12,6 +12,8 @@ export interface LoadSpec {
   durationSeconds?: number;
   amount?: number;
   idRange?: [number, number];
+  /** Each request carries the next of these keys (in turn, across all connections) as `Authorization: Bearer`. */
+  bearerKeys?: string[];
 }
 
 export interface LoadSummary {

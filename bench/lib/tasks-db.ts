@@ -125,3 +125,62 @@ export async function checkRound(
         : `${side}: ${problems.join("; ")}`,
   };
 }
+
+/**
+ * Prepaid billing settled exactly: every task with an id above `afterId` was accepted with a hold
+ * and charged COST_PICO_PER_TASK (the price at markup 1), booked once as a `task` credit entry of
+ * that amount; and for each user in `granted` (identifier → USD granted over the API), nothing is
+ * held any more and the balance is the grant minus the charges of all the user's tasks, in
+ * `numeric`, to the pico-dollar. Call it once every task has finished.
+ */
+export async function checkCredits(
+  sql: Sql,
+  afterId: number,
+  expected: number,
+  granted: Record<string, string>,
+): Promise<RoundCheck> {
+  const cost = formatAmount(COST_PICO_PER_TASK);
+  const [row] = await sql.unsafe(
+    `select count(*)::int as tasks,
+       count(*) filter (where hold_usd is null or hold_usd < $2::numeric)::int as without_hold,
+       count(*) filter (where charged_usd is distinct from $2::numeric)::int as wrongly_charged,
+       (select count(*)::int from credit_entries e join tasks t on t.id = e.task_id
+          where t.id > $1 and e.source = 'task' and e.source_key = t.id::text and e.amount = -t.charged_usd) as entries,
+       (select count(*)::int from credit_entries e where e.task_id > $1 and e.source = 'task') as all_entries
+     from tasks where id > $1`,
+    [afterId, cost],
+  );
+  const identifiers = Object.keys(granted);
+  const balances = await sql.unsafe(
+    `select u.identifier, b.balance::text as balance, b.held::text as held,
+       b.balance = g.amount::numeric
+         - coalesce((select sum(t.charged_usd) from tasks t where t.user_id = u.id), 0) as exact
+     from unnest($1::text[], $2::text[]) as g (identifier, amount)
+       join users u on u.identifier = g.identifier
+       left join credit_balances b on b.user_id = u.id`,
+    [identifiers, Object.values(granted)],
+  );
+  const problems: string[] = [];
+  if (row!.tasks !== expected) problems.push(`${row!.tasks} tasks stored, ${expected} accepted`);
+  if (row!.without_hold > 0) problems.push(`${row!.without_hold} tasks without their hold`);
+  if (row!.wrongly_charged > 0) problems.push(`${row!.wrongly_charged} tasks not charged ${cost}`);
+  if (row!.entries !== expected || row!.all_entries !== expected) {
+    problems.push(`${row!.entries} matching charge entries (${row!.all_entries} in all) for ${expected} tasks`);
+  }
+  if (balances.length !== identifiers.length) problems.push(`${balances.length} of ${identifiers.length} users found`);
+  for (const balance of balances) {
+    if (balance.held !== "0.000000000000") problems.push(`${balance.identifier} still holds ${balance.held}`);
+    if (balance.exact !== true) {
+      problems.push(
+        `${balance.identifier}: balance ${balance.balance} is not ${granted[balance.identifier]} − its charges`,
+      );
+    }
+  }
+  return {
+    ok: problems.length === 0,
+    detail:
+      problems.length === 0
+        ? `prepaid: ${expected} tasks held and charged ${cost} each, one entry each; ${identifiers.length} users hold 0, balance = grant − charges exactly`
+        : `prepaid: ${problems.join("; ")}`,
+  };
+}

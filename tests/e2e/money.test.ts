@@ -324,6 +324,8 @@ describe("the money path through the real processes", () => {
         income_breakdown: { subscription: 19.99, micro_payment: 1, refund: -0.5, dispute: 0 },
         expense_breakdown: { api_cost: usd(expensesPico - feesPico), payment_fee: 1.21 },
       },
+      // Open billing charges no credit: the margin is minus what the provider calls cost.
+      usage: { charged: 0, api_cost: usd(expensesPico - feesPico), margin: -usd(expensesPico - feesPico) },
       generated_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
     };
     expect(expected.income).toBe(20.49);

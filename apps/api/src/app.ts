@@ -8,10 +8,12 @@ import { requestIdOf } from "./http/request-id.js";
 import { useSecurityHeaders } from "./http/security-headers.js";
 import { authenticate } from "./plugins/authenticate.js";
 import { failedAuthenticationLimiter, registerRateLimit } from "./plugins/rate-limit.js";
+import { creditRoutes } from "./routes/credits/credits.js";
 import { healthRoute } from "./routes/health.js";
 import { keyRoutes } from "./routes/keys/keys.js";
 import { createMicroCheckoutRoute } from "./routes/payments/create-micro-checkout.js";
 import { createSubscriptionCheckoutRoute } from "./routes/payments/create-subscription-checkout.js";
+import { getLedgerRoute } from "./routes/reports/get-ledger.js";
 import { getReportRoute } from "./routes/reports/get-report.js";
 import { getStatsRoute } from "./routes/reports/get-stats.js";
 import { getTaskRoute } from "./routes/tasks/get-task.js";
@@ -59,9 +61,11 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
           listTasksRoute(authenticated, deps);
           getReportRoute(authenticated, deps);
           getStatsRoute(authenticated, deps);
+          getLedgerRoute(authenticated, deps);
           createSubscriptionCheckoutRoute(authenticated, deps);
           createMicroCheckoutRoute(authenticated, deps);
           keyRoutes(authenticated, deps);
+          creditRoutes(authenticated, deps);
         });
       },
       { prefix },

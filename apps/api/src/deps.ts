@@ -12,7 +12,7 @@ import {
   runTaskJobOptions,
   taskFinishedChannel,
 } from "@aitasks/queue";
-import type { TaskFinishedSignal } from "@aitasks/tasks";
+import type { BillingRules, TaskFinishedSignal } from "@aitasks/tasks";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { ApiConfig } from "./config.js";
@@ -36,6 +36,8 @@ export interface AppDeps extends CheckoutDeps {
   rateLimit?: RateLimitOptions | undefined;
   corsOrigins?: readonly string[] | undefined;
   limits: { maxPromptChars: number; maxPendingTasksPerUser: number };
+  /** How tasks are sold, and the credit a paid subscription invoice grants (undefined: what it paid). */
+  billing: BillingRules & { subscriptionCreditUsd: string | undefined };
 }
 
 /**
@@ -70,6 +72,12 @@ export function createApiDeps(config: ApiConfig, logger: Logger) {
         : undefined,
     corsOrigins: config.CORS_ORIGINS,
     limits: { maxPromptChars: config.MAX_PROMPT_CHARS, maxPendingTasksPerUser: config.MAX_PENDING_TASKS_PER_USER },
+    billing: {
+      mode: config.BILLING_MODE,
+      markup: config.PRICE_MARKUP,
+      defaultMaxOutputTokens: config.DEFAULT_MAX_OUTPUT_TOKENS,
+      subscriptionCreditUsd: config.SUBSCRIPTION_CREDIT_USD,
+    },
     checkout: {
       subscriptionPriceId: config.STRIPE_SUBSCRIPTION_PRICE_ID,
       microPaymentAmountCents: config.MICRO_PAYMENT_AMOUNT_CENTS,

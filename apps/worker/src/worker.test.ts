@@ -1,7 +1,7 @@
 import { ledgerEntries, tasks } from "@aitasks/db";
 import { buildPricing, createProviders, ProviderError } from "@aitasks/providers";
 import { enqueue, runTaskJobOptions } from "@aitasks/queue";
-import { submitTask } from "@aitasks/tasks";
+import { OPEN_BILLING, submitTask } from "@aitasks/tasks";
 import { type FakeChatServer, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -38,6 +38,7 @@ async function submit(
       pricing: buildPricing(),
       defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
       limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },
+      billing: OPEN_BILLING,
       enqueueTask: (taskId) => enqueue(running.queues, "run-task", { taskId }, runTaskJobOptions(maxAttempts)),
       onEnqueueFailed: (_id, error) => {
         throw error;
@@ -88,6 +89,7 @@ describe("worker", () => {
         pricing: buildPricing(),
         defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
         limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },
+        billing: OPEN_BILLING,
         enqueueTask: async () => {},
         onEnqueueFailed: () => {},
       },
@@ -181,6 +183,7 @@ describe("reconciler", () => {
         pricing,
         defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
         limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },
+        billing: OPEN_BILLING,
         enqueueTask: () => Promise.reject(new Error("redis is down")),
         onEnqueueFailed: () => {},
       },

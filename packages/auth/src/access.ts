@@ -14,12 +14,11 @@ export function requireAdmin(principal: Principal, what: string): void {
 }
 
 /**
- * Key management needs a real admin key, even in open mode: a key minted while the API runs open
- * would keep working once ADMIN_API_KEY is set, by someone who never held an admin key.
+ * Key management and credit grants need a real admin key, even in open mode: a key minted or a
+ * credit granted while the API runs open would outlive it, once ADMIN_API_KEY is set, for someone
+ * who never held an admin key.
  */
-export function requireAdminKey(principal: Principal): void {
-  if (principal.role === "open") {
-    throw new ForbiddenError("API keys are managed with an admin key: set ADMIN_API_KEY first");
-  }
-  requireAdmin(principal, "API key management");
+export function requireAdminKey(principal: Principal, what = "API key management"): void {
+  if (principal.role === "open") throw new ForbiddenError(`${what} needs an admin key: set ADMIN_API_KEY first`);
+  requireAdmin(principal, what);
 }

@@ -1,4 +1,5 @@
 export * from "./checkout.js";
+export * from "./credits/credits.js";
 export * from "./schemas.js";
 export * from "./stripe-client.js";
 export * from "./stripe-events/apply-stripe-event.js";

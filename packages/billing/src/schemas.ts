@@ -1,4 +1,4 @@
-import { storableText, UserIdentifier } from "@aitasks/db";
+import { decimalAmount, storableText, UserIdentifier } from "@aitasks/db";
 import { z } from "zod";
 
 /**
@@ -71,6 +71,7 @@ export const InvoiceObject = z.looseObject({
     })
     .nullish(),
   subscription: reference.nullish(),
+  subscription_details: z.looseObject({ metadata }).nullish(),
 });
 export type InvoiceObject = z.infer<typeof InvoiceObject>;
 
@@ -137,6 +138,8 @@ export const DisputeObject = z.looseObject({
   id: z.string().min(1),
   charge: reference,
   status: z.string().nullish(),
+  amount: minorUnits.nullish(),
+  currency: currency.nullish(),
   // Every movement of the dispute: the withdrawal (amount and the dispute fee), a reinstatement.
   balance_transactions: z.array(BalanceTransactionObject),
   metadata,
@@ -174,3 +177,17 @@ export const SubscriptionCheckoutBody = z.object(
   { email: z.email({ error: "email must be a valid email address" }).max(320, "email is too long") },
   { error: "body must be a JSON object" },
 );
+
+/** POST /api/credits: an admin's grant (positive) or take-back (negative), to the micro-dollar. */
+export const CreditGrantBody = z.object(
+  {
+    user_id: UserIdentifier,
+    amount: decimalAmount("amount", { signed: true }),
+    reason: storableText("reason").min(1, "reason must not be empty").max(500, "reason must be at most 500 characters"),
+  },
+  { error: "body must be a JSON object" },
+);
+export type CreditGrantBody = z.infer<typeof CreditGrantBody>;
+
+/** GET /api/balance: whose (an admin names the user; a user key may leave it out). */
+export const BalanceQuery = z.object({ user_id: UserIdentifier.optional() });

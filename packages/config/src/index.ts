@@ -1,4 +1,4 @@
-import { currencyExponent, DEFAULT_DATABASE_URL } from "@aitasks/db";
+import { currencyExponent, DEFAULT_DATABASE_URL, decimalAmount, parseAmount } from "@aitasks/db";
 import { findPrice, PROVIDER_NAMES, type PricingTable, type ProviderName, readPricingFile } from "@aitasks/providers";
 import { z } from "zod";
 
@@ -57,6 +57,19 @@ export const ApiEnv = CommonEnv.extend({
   // Unfinished (pending or processing) tasks one user may have; 0 turns the quota off.
   MAX_PENDING_TASKS_PER_USER: z.coerce.number().int().min(0).max(10_000_000).default(1000),
   MAX_PROMPT_CHARS: positiveInt(1_000_000).default(100_000),
+  // open: tasks need no credit (the original service); prepaid: each task is paid from its user's credit.
+  BILLING_MODE: z.enum(["open", "prepaid"], { error: 'must be "open" or "prepaid"' }).default("open"),
+  // Sale price = provider cost × this, for models without their own `sell` prices in PRICING_FILE.
+  PRICE_MARKUP: decimalAmount("PRICE_MARKUP")
+    // Zod runs this even when the amount's own rule failed: only a readable amount is compared.
+    .refine((markup) => !/^\d+(\.\d+)?$/.test(markup) || parseAmount(markup) >= parseAmount("1"), {
+      message: "must be at least 1 (selling below cost)",
+    })
+    .default("1"),
+  // The credit a paid subscription invoice grants, in USD; unset: what the invoice paid.
+  SUBSCRIPTION_CREDIT_USD: decimalAmount("SUBSCRIPTION_CREDIT_USD").optional(),
+  // The output limit sent to the provider when a prepaid task names none (it bounds the task's hold).
+  DEFAULT_MAX_OUTPUT_TOKENS: positiveInt(10_000_000).default(1024),
   // Comma-separated origins allowed by CORS; unset means no CORS headers at all.
   CORS_ORIGINS: z
     .string()
@@ -71,6 +84,10 @@ export const ApiEnv = CommonEnv.extend({
   .refine((env) => env.NODE_ENV !== "production" || env.ADMIN_API_KEY.length > 0, {
     path: ["ADMIN_API_KEY"],
     message: "is required when NODE_ENV=production (the API would otherwise run open to anyone)",
+  })
+  .refine((env) => env.BILLING_MODE !== "prepaid" || env.ADMIN_API_KEY.length > 0, {
+    path: ["BILLING_MODE"],
+    message: "prepaid needs ADMIN_API_KEY: open mode would let anyone grant themselves credit",
   })
   // Stripe takes three-decimal amounts only in whole tens of the smallest unit (docs.stripe.com/currencies).
   .refine((env) => currencyExponent(env.CURRENCY) !== 3 || env.MICRO_PAYMENT_AMOUNT_CENTS % 10 === 0, {

@@ -28,6 +28,33 @@ describe("parseEnv", () => {
     expect(() => parseEnv(ApiEnv, { PORT: "70000" })).toThrow(/PORT/);
   });
 
+  it("reads the billing variables, and refuses any that does not parse, naming it", () => {
+    const admin = { ADMIN_API_KEY: "admin-key-0123456789" };
+    const defaults = parseEnv(ApiEnv, {});
+    expect(defaults).toMatchObject({ BILLING_MODE: "open", PRICE_MARKUP: "1", DEFAULT_MAX_OUTPUT_TOKENS: 1024 });
+    expect(defaults.SUBSCRIPTION_CREDIT_USD).toBeUndefined();
+    expect(
+      parseEnv(ApiEnv, { ...admin, BILLING_MODE: "prepaid", PRICE_MARKUP: "1.25", SUBSCRIPTION_CREDIT_USD: "9.99" }),
+    ).toMatchObject({ BILLING_MODE: "prepaid", PRICE_MARKUP: "1.25", SUBSCRIPTION_CREDIT_USD: "9.99" });
+    for (const [variable, value] of [
+      ["BILLING_MODE", "free"],
+      ["PRICE_MARKUP", "0.9"],
+      ["PRICE_MARKUP", "1.0000001"],
+      ["PRICE_MARKUP", "abc"],
+      ["PRICE_MARKUP", "-2"],
+      ["SUBSCRIPTION_CREDIT_USD", "-5"],
+      ["SUBSCRIPTION_CREDIT_USD", "1e3"],
+      ["DEFAULT_MAX_OUTPUT_TOKENS", "0"],
+      ["DEFAULT_MAX_OUTPUT_TOKENS", "1.5"],
+    ]) {
+      expect(() => parseEnv(ApiEnv, { ...admin, [variable!]: value }), `${variable}=${value}`).toThrow(
+        new RegExp(`^invalid configuration:\\n  ${variable}: `),
+      );
+    }
+    // Open mode would let anyone grant themselves credit.
+    expect(() => parseEnv(ApiEnv, { BILLING_MODE: "prepaid" })).toThrow(/BILLING_MODE: prepaid needs ADMIN_API_KEY/);
+  });
+
   it("accepts a Redis Cluster hash tag as queue prefix and treats empty values as unset", () => {
     const config = parseEnv(WorkerEnv, { QUEUE_PREFIX: "{ai}", OPENAI_API_KEY: "", WORKER_CONCURRENCY: "250" });
     expect(config.QUEUE_PREFIX).toBe("{ai}");

@@ -27,3 +27,21 @@ export const storableText = (field: string) =>
 export const UserIdentifier = storableText("user_id")
   .min(1, "user_id must not be empty")
   .max(320, "user_id must be at most 320 characters");
+
+/**
+ * A decimal amount as clients and operators write it, a JSON number or a string, to the
+ * micro-dollar (at most 6 decimals), read as its exact decimal string: "12.5", "-0.000001".
+ * A number is taken by its shortest spelling, so 0.1 is "0.1", and 1e-7 is refused.
+ */
+export const decimalAmount = (field: string, { signed = false }: { signed?: boolean } = {}) =>
+  z
+    .union([z.number(), z.string()], { error: `${field} must be a number` })
+    .transform((value) => (typeof value === "number" ? String(value) : value.trim()))
+    .pipe(
+      z
+        .string()
+        .regex(
+          signed ? /^-?\d{1,12}(\.\d{1,6})?$/ : /^\d{1,12}(\.\d{1,6})?$/,
+          `${field} must be ${signed ? "an" : "a non-negative"} amount with at most 6 decimals`,
+        ),
+    );

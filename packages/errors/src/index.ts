@@ -11,7 +11,8 @@ export type ErrorCode =
   | "NOT_CONFIGURED"
   | "UNAUTHORIZED"
   | "FORBIDDEN"
-  | "RATE_LIMITED";
+  | "RATE_LIMITED"
+  | "INSUFFICIENT_CREDIT";
 
 export class AppError extends Error {
   constructor(
@@ -82,5 +83,19 @@ export class ForbiddenError extends AppError {
 export class RateLimitedError extends AppError {
   constructor(message: string) {
     super("RATE_LIMITED", message, true);
+  }
+}
+
+/**
+ * A prepaid task whose hold does not fit the user's available credit. Amounts are exact (pico-USD,
+ * as `parseAmount` reads them); the API shows them beside the message.
+ */
+export class InsufficientCreditError extends AppError {
+  constructor(
+    readonly available: bigint,
+    readonly required: bigint,
+    message = "not enough credit for this task: add credit, or ask for fewer max_tokens",
+  ) {
+    super("INSUFFICIENT_CREDIT", message);
   }
 }

@@ -4,6 +4,8 @@ import type { ProviderName, TokenUsage } from "./pricing.js";
 export interface CompletionRequest {
   model: string;
   prompt: string;
+  /** Bounds the completion, reasoning included. Absent: the provider's own default applies. */
+  maxOutputTokens?: number | undefined;
 }
 
 export interface Completion {
@@ -44,17 +46,30 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** Turns a provider's usage block into ours, or fails: a call we cannot price is never booked as free. */
+/**
+ * Turns a provider's usage block into ours, or fails: a call we cannot price is never booked as free.
+ * A detail count (cached prompt tokens, reasoning tokens) that is missing or does not fit within its
+ * total counts as 0, which prices the call at the full input price: the higher one.
+ */
 export function requireUsage(
   vendor: string,
   promptTokens: number | null | undefined,
   completionTokens: number | null | undefined,
+  details: { cachedTokens?: unknown; reasoningTokens?: unknown } = {},
 ): TokenUsage {
-  if (!Number.isInteger(promptTokens) || !Number.isInteger(completionTokens)) {
+  if (!isCount(promptTokens) || !isCount(completionTokens)) {
     throw new ProviderError(`${vendor} returned no token usage, so the cost of this task cannot be computed`, false);
   }
-  return { promptTokens: promptTokens as number, completionTokens: completionTokens as number };
+  const part = (count: unknown, total: number) => (isCount(count) && count <= total ? count : 0);
+  return {
+    promptTokens,
+    completionTokens,
+    cachedTokens: part(details.cachedTokens, promptTokens),
+    reasoningTokens: part(details.reasoningTokens, completionTokens),
+  };
 }
+
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 
 /** Stands in for a vendor whose API key is not set: every task sent to it fails at once, nothing crashes. */
 export function unconfiguredProvider(variable: string): ChatProvider {

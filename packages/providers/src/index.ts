@@ -7,6 +7,7 @@ export * from "./chat-provider.js";
 export * from "./mistral-provider.js";
 export * from "./openai-provider.js";
 export * from "./pricing.js";
+export * from "./task-price.js";
 
 export interface ProvidersConfig {
   openai: { apiKey?: string | undefined; baseURL?: string | undefined };

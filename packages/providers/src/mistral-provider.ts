@@ -41,11 +41,15 @@ export function createMistralProvider(options: MistralProviderOptions): ChatProv
       }),
     })));
   return {
-    async complete({ model, prompt }) {
+    async complete({ model, prompt, maxOutputTokens }) {
       const { sdk: loaded, core } = await connect();
       let result: Awaited<ReturnType<MistralSdk["chat"]["chatComplete"]>>;
       try {
-        result = await loaded.chat.chatComplete(core, { model, messages: [{ role: "user", content: prompt }] });
+        result = await loaded.chat.chatComplete(core, {
+          model,
+          messages: [{ role: "user", content: prompt }],
+          ...(maxOutputTokens === undefined ? {} : { maxTokens: maxOutputTokens }),
+        });
       } catch (error) {
         throw toProviderError(loaded.errors, error, options.timeoutMs);
       }
@@ -54,9 +58,29 @@ export function createMistralProvider(options: MistralProviderOptions): ChatProv
       const response = result.value;
       const choice = response.choices?.[0];
       if (!choice) throw new ProviderError("Mistral returned no choices", true);
-      const usage = requireUsage("Mistral", response.usage?.promptTokens, response.usage?.completionTokens);
+      const usage = requireUsage(
+        "Mistral",
+        response.usage?.promptTokens,
+        response.usage?.completionTokens,
+        usageDetails(response.usage),
+      );
       return { text: contentText(choice.message?.content), usage };
     },
+  };
+}
+
+/**
+ * The SDK (2.7) declares no cached or reasoning counts on a chat completion's usage, but its schema
+ * keeps unknown keys as they came, in snake_case. Mistral reports prompt-cache hits under
+ * `prompt_tokens_details.cached_tokens` (https://docs.mistral.ai/studio-api/conversations/advanced/prompt-caching)
+ * and reasoning under `completion_tokens_details.reasoning_tokens`. A count we miss is 0: the dearer reading.
+ */
+function usageDetails(usage: Record<string, unknown> | undefined): { cachedTokens: unknown; reasoningTokens: unknown } {
+  const field = (value: unknown, key: string) =>
+    value && typeof value === "object" ? (value as Record<string, unknown>)[key] : undefined;
+  return {
+    cachedTokens: field(usage?.prompt_tokens_details, "cached_tokens"),
+    reasoningTokens: field(usage?.completion_tokens_details, "reasoning_tokens"),
   };
 }
 

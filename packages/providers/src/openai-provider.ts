@@ -17,16 +17,25 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ChatProvid
     maxRetries: 0,
   });
   return {
-    async complete({ model, prompt }) {
+    async complete({ model, prompt, maxOutputTokens }) {
       let response: OpenAI.Chat.Completions.ChatCompletion;
       try {
-        response = await client.chat.completions.create({ model, messages: [{ role: "user", content: prompt }] });
+        response = await client.chat.completions.create({
+          model,
+          messages: [{ role: "user", content: prompt }],
+          // `max_tokens` is deprecated and refused by reasoning models; this one bounds reasoning and
+          // visible output together on every current model.
+          ...(maxOutputTokens === undefined ? {} : { max_completion_tokens: maxOutputTokens }),
+        });
       } catch (error) {
         throw toProviderError(error, options.timeoutMs);
       }
       const choice = response.choices?.[0];
       if (!choice) throw new ProviderError("OpenAI returned no choices", true);
-      const usage = requireUsage("OpenAI", response.usage?.prompt_tokens, response.usage?.completion_tokens);
+      const usage = requireUsage("OpenAI", response.usage?.prompt_tokens, response.usage?.completion_tokens, {
+        cachedTokens: response.usage?.prompt_tokens_details?.cached_tokens,
+        reasoningTokens: response.usage?.completion_tokens_details?.reasoning_tokens,
+      });
       return { text: choice.message?.content ?? "", usage };
     },
   };

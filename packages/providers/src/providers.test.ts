@@ -25,6 +25,8 @@ const API_KEY = "sk-test-key";
 interface Adapter {
   name: string;
   model: string;
+  /** The request field the adapter's SDK bounds the output with. */
+  maxField: string;
   create(timeoutMs?: number): ChatProvider;
 }
 
@@ -32,11 +34,13 @@ const adapters: Adapter[] = [
   {
     name: "OpenAI",
     model: "gpt-4o-mini",
+    maxField: "max_completion_tokens",
     create: (timeoutMs = 5_000) => createOpenAIProvider({ apiKey: API_KEY, baseURL: fake.openaiBaseURL, timeoutMs }),
   },
   {
     name: "Mistral",
     model: "mistral-small-latest",
+    maxField: "max_tokens",
     create: (timeoutMs = 5_000) =>
       createMistralProvider({ apiKey: API_KEY, serverURL: fake.mistralServerURL, timeoutMs }),
   },
@@ -53,27 +57,87 @@ async function failure(provider: ChatProvider, model: string, reply: FakeReply):
   return error as ProviderError;
 }
 
-describe.each(adapters)("$name provider against the fake server", ({ name, model, create }) => {
+describe.each(adapters)("$name provider against the fake server", ({ name, model, maxField, create }) => {
   it("returns the answer and the exact usage, sending model, prompt and key", async () => {
     const prompt = "What is the capital of France?";
     const completion = await create().complete({ model, prompt });
 
     expect(completion.text).toBe(fakeAnswer(prompt));
     expect(completion.usage).toEqual(fakeUsage(prompt));
-    expect(completion.usage).toEqual({ promptTokens: prompt.length, completionTokens: 2 * prompt.length + 1 });
+    expect(completion.usage).toEqual({
+      promptTokens: prompt.length,
+      completionTokens: 2 * prompt.length + 1,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+    });
     expect(fake.requests).toHaveLength(1);
     expect(fake.requests[0]).toMatchObject({
       path: "/v1/chat/completions",
       model,
       prompt,
       authorization: `Bearer ${API_KEY}`,
+      maxTokens: undefined,
     });
+    // Without a max, none is sent: the provider's default applies, as before.
+    expect(fake.requests[0]?.body).not.toHaveProperty("max_tokens");
+    expect(fake.requests[0]?.body).not.toHaveProperty("max_completion_tokens");
   });
 
   it("reports the usage the server sends, not a guess", async () => {
     fake.setReply(() => ({ kind: "ok", text: "fixed", promptTokens: 11, completionTokens: 0 }));
     const completion = await create().complete({ model, prompt: "anything" });
-    expect(completion).toEqual({ text: "fixed", usage: { promptTokens: 11, completionTokens: 0 } });
+    expect(completion).toEqual({
+      text: "fixed",
+      usage: { promptTokens: 11, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 },
+    });
+  });
+
+  it("reads the cached and reasoning tokens", async () => {
+    fake.setReply(() => ({
+      kind: "ok",
+      promptTokens: 1200,
+      cachedTokens: 1024,
+      completionTokens: 300,
+      reasoningTokens: 256,
+    }));
+    const completion = await create().complete({ model, prompt: "anything" });
+    expect(completion.usage).toEqual({
+      promptTokens: 1200,
+      completionTokens: 300,
+      cachedTokens: 1024,
+      reasoningTokens: 256,
+    });
+  });
+
+  it("counts detail figures that do not fit their totals as 0, the dearer reading", async () => {
+    fake.setReply(() => ({ kind: "ok", promptTokens: 10, cachedTokens: 11, completionTokens: 5, reasoningTokens: 3 }));
+    const completion = await create().complete({ model, prompt: "anything" });
+    expect(completion.usage).toEqual({ promptTokens: 10, completionTokens: 5, cachedTokens: 0, reasoningTokens: 3 });
+  });
+
+  it(`sends the output bound as ${maxField}`, async () => {
+    await create().complete({ model, prompt: "hello", maxOutputTokens: 1234 });
+    expect(fake.requests).toHaveLength(1);
+    expect(fake.requests[0]?.maxTokens).toBe(1234);
+    expect(fake.requests[0]?.body[maxField]).toBe(1234);
+    const other = maxField === "max_tokens" ? "max_completion_tokens" : "max_tokens";
+    expect(fake.requests[0]?.body).not.toHaveProperty(other);
+  });
+
+  it("a reply cut at the max reports exactly the max", async () => {
+    const prompt = "a prompt whose default answer is longer than five tokens";
+    fake.setReply(() => ({ kind: "ok", reasoningTokens: 40 }));
+    const completion = await create().complete({ model, prompt, maxOutputTokens: 5 });
+    expect(completion.usage).toEqual({
+      promptTokens: prompt.length,
+      completionTokens: 5,
+      cachedTokens: 0,
+      reasoningTokens: 5,
+    });
+    // Below the max nothing changes.
+    fake.setReply(() => ({ kind: "ok" }));
+    const uncut = await create().complete({ model, prompt: "hi", maxOutputTokens: 1000 });
+    expect(uncut.usage).toEqual(fakeUsage("hi"));
   });
 
   it("429 with Retry-After is retryable, carries the delay, and is not retried by the SDK", async () => {

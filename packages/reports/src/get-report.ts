@@ -1,7 +1,7 @@
 import { type AccessContext, requireAdmin } from "@aitasks/auth";
 import { type LedgerCategory, ledgerCategory, parseAmount } from "@aitasks/db";
 import { sql } from "drizzle-orm";
-import type { ReportType } from "./schemas.js";
+import type { ReportType, UsageGrouping } from "./schemas.js";
 
 const day = (date: Date) => date.toISOString().slice(0, 10);
 
@@ -50,7 +50,24 @@ export interface Report extends ReportFigures {
   currency: string;
   /** Money booked in another currency (a payment whose settlement Stripe's API could not tell), never added to the figures. */
   otherCurrencies: Record<string, ReportFigures>;
+  /** What the period's tasks were charged (prepaid credit), what their provider calls cost, and the difference. */
+  usage: Usage;
+  /** The usage broken down, when asked (`group_by`): largest charge first. */
+  groups?: UsageGroup[];
   generatedAt: Date | null;
+}
+
+export interface Usage {
+  charged: bigint;
+  apiCost: bigint;
+  margin: bigint;
+}
+
+export interface UsageGroup extends Usage {
+  /** The model, the provider, or the user's identifier (null: tasks without a user). */
+  key: string | null;
+  tasks: number;
+  tokens: number;
 }
 
 function figures(rows: Booked[]): ReportFigures {
@@ -75,6 +92,7 @@ export async function getReport(
   { db, principal }: AccessContext,
   type: ReportType,
   date: string = day(new Date()),
+  groupBy?: UsageGrouping,
 ): Promise<Report> {
   requireAdmin(principal, "reports");
   const { start, end } = periodOf(type, date);
@@ -105,6 +123,33 @@ export async function getReport(
   );
   const others = [...new Set(booked.map((row) => row.currency))].filter((code) => code !== REPORTING_CURRENCY).sort();
 
+  const usageRows = await db.execute<{
+    key: string | null;
+    tasks: string;
+    tokens: string;
+    api_cost: string;
+    charged: string;
+  }>(sql`
+    select ${groupKey(groupBy)} as key, sum(u.tasks)::text as tasks, sum(u.tokens)::text as tokens,
+      sum(u.api_cost_usd)::text as api_cost, sum(u.charged_usd)::text as charged
+    from usage_rollups u left join users on users.id = u.user_id
+    where u.period = ${type} and u.period_start = ${start}
+    group by 1`);
+  const groups = usageRows.map((row) => {
+    const charged = parseAmount(row.charged);
+    const apiCost = parseAmount(row.api_cost);
+    return {
+      key: row.key,
+      tasks: Number(row.tasks),
+      tokens: Number(row.tokens),
+      charged,
+      apiCost,
+      margin: charged - apiCost,
+    };
+  });
+  const total = (pick: (group: UsageGroup) => bigint) => groups.reduce((sum, group) => sum + pick(group), 0n);
+  const usage = { charged: total((g) => g.charged), apiCost: total((g) => g.apiCost), margin: total((g) => g.margin) };
+
   return {
     period: type,
     start,
@@ -114,6 +159,25 @@ export async function getReport(
     otherCurrencies: Object.fromEntries(
       others.map((code) => [code, figures(booked.filter((row) => row.currency === code))]),
     ),
+    usage,
+    ...(groupBy ? { groups: groups.sort(largestChargeFirst) } : {}),
     generatedAt: generatedAt ? new Date(generatedAt) : null,
   };
 }
+
+// Without a grouping, one group of everything: its sums are the period's usage.
+const groupKey = (groupBy: UsageGrouping | undefined) =>
+  groupBy === "model"
+    ? sql`u.model`
+    : groupBy === "provider"
+      ? sql`u.provider::text`
+      : groupBy === "user"
+        ? sql`users.identifier`
+        : sql`null::text`;
+
+const largestChargeFirst = (a: UsageGroup, b: UsageGroup) =>
+  a.charged !== b.charged
+    ? Number(b.charged - a.charged > 0n) * 2 - 1
+    : a.apiCost !== b.apiCost
+      ? Number(b.apiCost - a.apiCost > 0n) * 2 - 1
+      : String(a.key).localeCompare(String(b.key));

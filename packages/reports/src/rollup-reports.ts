@@ -1,5 +1,5 @@
-import type { Database } from "@aitasks/db";
-import { sql } from "drizzle-orm";
+import type { Database, Transaction } from "@aitasks/db";
+import { type SQL, sql } from "drizzle-orm";
 
 // Any constant shared by every process; it names the lock that keeps rollups one at a time.
 const ROLLUP_LOCK_ID = 727_274_002;
@@ -37,21 +37,26 @@ export async function rollupReports(db: Database, { full = false }: { full?: boo
     // 0.3 s for a statement that runs in milliseconds (docs/performance.md).
     await tx.execute(sql`set local jit = off`);
 
+    // The days to recompute, each once (the dirty-day table holds a row per writing statement).
+    const days = await tx.execute<{ day: string }>(sql`
+      with taken as (delete from report_dirty_days returning day)
+      select distinct day::text as day from taken
+      union
+      select distinct (occurred_at at time zone 'UTC')::date::text from ledger_entries where ${full}::boolean
+      union
+      select distinct (completed_at at time zone 'UTC')::date::text from tasks
+      where ${full}::boolean and status = 'completed'`);
+    const touchedDays = sql`select unnest(${`{${days.map((row) => row.day).join(",")}}`}::date[]) as day`;
+    const touchedPeriods = sql`
+      select 'daily'::report_period as period, day as period_start, day + 1 as period_end from touched_days
+      union
+      select 'weekly', date_trunc('week', day)::date, date_trunc('week', day)::date + 7 from touched_days
+      union
+      select 'monthly', date_trunc('month', day)::date, (date_trunc('month', day) + interval '1 month')::date
+      from touched_days`;
+
     const written = await tx.execute(sql`
-      with taken as (
-        delete from report_dirty_days returning day
-      ), touched_days as (
-        select day from taken
-        union
-        select (occurred_at at time zone 'UTC')::date from ledger_entries where ${full}::boolean
-      ), touched as (
-        select 'daily'::report_period as period, day as period_start, day + 1 as period_end from touched_days
-        union
-        select 'weekly', date_trunc('week', day)::date, date_trunc('week', day)::date + 7 from touched_days
-        union
-        select 'monthly', date_trunc('month', day)::date, (date_trunc('month', day) + interval '1 month')::date
-        from touched_days
-      )
+      with touched_days as (${touchedDays}), touched as (${touchedPeriods})
       insert into report_rollups (period, period_start, kind, category, currency, amount_usd, generated_at)
       select t.period, t.period_start, l.kind, l.category, l.currency, sum(l.amount_usd), now()
       from touched t
@@ -62,6 +67,7 @@ export async function rollupReports(db: Database, { full = false }: { full?: boo
       on conflict (period, period_start, kind, category, currency)
       do update set amount_usd = excluded.amount_usd, generated_at = excluded.generated_at
       returning 1`);
+    await rollupUsage(tx, touchedDays, touchedPeriods);
 
     const [finished] = await tx.execute<{ generated_at: string }>(sql`
       insert into report_rollup_state (id, last_started_at, last_finished_at) values (1, now(), clock_timestamp())
@@ -69,4 +75,47 @@ export async function rollupReports(db: Database, { full = false }: { full?: boo
       returning now()::text as generated_at`);
     return { rows: written.length, generatedAt: new Date(finished!.generated_at) };
   });
+}
+
+/**
+ * The usage of the touched days, per provider, model and user: the tasks completed each day with
+ * their tokens and charges, and the day's `api_cost` of their provider calls (every run's). A task's
+ * completion and its last call's cost are one statement, so the cost's ledger row marks the
+ * completion's day dirty. Weeks and months are then summed from the days.
+ */
+async function rollupUsage(tx: Transaction, touchedDays: SQL, touchedPeriods: SQL) {
+  const upsert = sql`
+    on conflict on constraint usage_rollups_period_key do update set tasks = excluded.tasks,
+      tokens = excluded.tokens, api_cost_usd = excluded.api_cost_usd, charged_usd = excluded.charged_usd,
+      generated_at = excluded.generated_at`;
+  const within = (column: SQL) =>
+    sql`${column} >= d.day::timestamp at time zone 'UTC' and ${column} < (d.day + 1)::timestamp at time zone 'UTC'`;
+  await tx.execute(sql`
+    with touched_days as (${touchedDays})
+    insert into usage_rollups (period, period_start, provider, model, user_id, tasks, tokens, api_cost_usd,
+                               charged_usd, generated_at)
+    select 'daily', day, provider, model, user_id, sum(tasks), sum(tokens), sum(api_cost), sum(charged), now()
+    from (
+      select d.day, t.provider, t.model, t.user_id, 1 as tasks, coalesce(t.tokens_used, 0) as tokens,
+        0::numeric as api_cost, coalesce(t.charged_usd, 0) as charged
+      from touched_days d join tasks t on t.status = 'completed' and ${within(sql`t.completed_at`)}
+      union all
+      select d.day, t.provider, t.model, t.user_id, 0, 0, l.amount_usd, 0
+      from touched_days d
+      join ledger_entries l on l.category = 'api_cost' and l.currency = 'usd' and ${within(sql`l.occurred_at`)}
+      join tasks t on t.id = l.task_id
+    ) as facts
+    group by day, provider, model, user_id
+    ${upsert}`);
+  await tx.execute(sql`
+    with touched_days as (${touchedDays}), touched as (${touchedPeriods})
+    insert into usage_rollups (period, period_start, provider, model, user_id, tasks, tokens, api_cost_usd,
+                               charged_usd, generated_at)
+    select t.period, t.period_start, u.provider, u.model, u.user_id, sum(u.tasks), sum(u.tokens),
+      sum(u.api_cost_usd), sum(u.charged_usd), now()
+    from touched t
+    join usage_rollups u on u.period = 'daily' and u.period_start >= t.period_start and u.period_start < t.period_end
+    where t.period <> 'daily'
+    group by t.period, t.period_start, u.provider, u.model, u.user_id
+    ${upsert}`);
 }

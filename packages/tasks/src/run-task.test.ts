@@ -5,7 +5,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RunTaskDeps, runTask } from "./run-task.js";
 import type { CreateTaskBody } from "./schemas.js";
-import { submitTask } from "./submit-task.js";
+import { OPEN_BILLING, submitTask } from "./submit-task.js";
 
 const env = useTestEnvironment();
 let database: ReturnType<typeof createDatabase>;
@@ -50,6 +50,7 @@ async function createTask(body: Partial<CreateTaskBody> = {}) {
       pricing,
       defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
       limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },
+      billing: OPEN_BILLING,
       enqueueTask: async () => {},
       onEnqueueFailed: () => {},
     },
@@ -178,7 +179,10 @@ describe("runTask", () => {
     expect(second).toEqual({ outcome: "completed" });
     expect(await first).toEqual({ outcome: "skipped" });
     expect(fake.requests).toHaveLength(2);
-    expect(await ledgerRows(id)).toHaveLength(1);
+    // Both calls returned usage, so the provider bills both: one api_cost per run.
+    const costs = await ledgerRows(id);
+    expect(costs.map((row) => row.category)).toEqual(["api_cost", "api_cost"]);
+    expect(new Set(costs.map((row) => row.runId)).size).toBe(2);
     expect((await taskRow(id)).attempts).toBe(2);
   });
 
@@ -261,9 +265,46 @@ describe("runTask", () => {
     expect(fake.requests).toHaveLength(0);
   });
 
-  it("refuses to run a model that has no price rather than book a wrong cost", async () => {
+  it("stores cached and reasoning tokens, pricing cached input at the cached price and reasoning as output", async () => {
+    const id = await createTask({ prompt: "cached context" });
+    fake.setReply(() => ({
+      kind: "ok",
+      promptTokens: 100,
+      completionTokens: 20,
+      cachedTokens: 40,
+      reasoningTokens: 5,
+    }));
+
+    expect(await runTask(deps, id)).toEqual({ outcome: "completed" });
+
+    // gpt-4o-mini: 60 fresh input tokens at $0.15, 40 cached at $0.075, 20 output (5 of them reasoning) at $0.60 per 1M.
+    const cost = 60n * 150_000n + 40n * 75_000n + 20n * 600_000n;
+    expect(await taskRow(id)).toMatchObject({
+      promptTokens: 100,
+      completionTokens: 20,
+      cachedTokens: 40,
+      reasoningTokens: 5,
+      tokensUsed: 120,
+      costUsd: formatAmount(cost),
+    });
+    expect((await ledgerRows(id)).map((row) => row.amountUsd)).toEqual([formatAmount(cost)]);
+  });
+
+  it("costs a task at the prices it was accepted at, whatever the pricing table says when it runs", async () => {
+    const prompt = "priced at acceptance";
+    const id = await createTask({ prompt });
+    const repriced = buildPricing({ "gpt-4o-mini": { input: 100, output: 100 } });
+
+    expect(await runTask({ ...deps, pricing: repriced }, id)).toEqual({ outcome: "completed" });
+
+    const usage = fakeUsage(prompt);
+    const cost = BigInt(usage.promptTokens) * 150_000n + BigInt(usage.completionTokens) * 600_000n;
+    expect((await taskRow(id)).costUsd).toBe(formatAmount(cost));
+  });
+
+  it("refuses to run a task stored without prices whose model has none, rather than book a wrong cost", async () => {
     const id = await createTask();
-    await database.db.update(tasks).set({ model: "unpriced-model" }).where(eq(tasks.id, id));
+    await database.db.update(tasks).set({ model: "unpriced-model", price: null }).where(eq(tasks.id, id));
 
     const result = await runTask(deps, id);
 

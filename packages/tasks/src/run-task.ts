@@ -1,7 +1,17 @@
 import { randomUUID } from "node:crypto";
-import { type Database, preparedPerDatabase, tasks } from "@aitasks/db";
+import { type Database, formatAmount, parseAmount, preparedPerDatabase, tasks } from "@aitasks/db";
 import { AppError } from "@aitasks/errors";
-import { costUsd, findPrice, type PricingTable, type Providers } from "@aitasks/providers";
+import {
+  costOf,
+  findPrice,
+  type PricingTable,
+  type ProviderName,
+  type Providers,
+  readTaskPrice,
+  saleOf,
+  type TaskPrice,
+  taskPrice,
+} from "@aitasks/providers";
 import { and, eq, isNull, or, type SQL, sql } from "drizzle-orm";
 
 export interface RunTaskDeps {
@@ -61,7 +71,15 @@ const claimQuery = preparedPerDatabase((db) =>
         ),
       ),
     )
-    .returning({ provider: tasks.provider, model: tasks.model, input: tasks.input, attempts: tasks.attempts })
+    .returning({
+      provider: tasks.provider,
+      model: tasks.model,
+      input: tasks.input,
+      attempts: tasks.attempts,
+      maxOutputTokens: tasks.maxOutputTokens,
+      price: tasks.price,
+      holdUsd: tasks.holdUsd,
+    })
     .prepare("claim_task"),
 );
 
@@ -78,9 +96,10 @@ async function unclaimable(db: Database, taskId: number): Promise<RunOutcome> {
 /**
  * Runs one task: claims it, calls its provider, and records the answer with its cost. Safe to run
  * twice for the same task: the claim takes a lease that a second run respects until it expires,
- * only the lease's holder may finish the task (a run that lost its lease, paused past it, finds its
- * answer refused), and the completion and its `api_cost` ledger row are one statement, with the
- * ledger's unique key as a second guard.
+ * and only the lease's holder may finish the task (a run that lost its lease, paused past it, finds
+ * its answer refused). Every call that returned usage is booked as an `api_cost` of its run, a
+ * refused answer's too (the provider bills it); the completion, which alone charges the user (by
+ * trigger, from `charged_usd`), is the same statement.
  */
 export async function runTask(deps: RunTaskDeps, taskId: number): Promise<RunOutcome> {
   const { db } = deps;
@@ -97,7 +116,7 @@ export async function runTask(deps: RunTaskDeps, taskId: number): Promise<RunOut
       `gave up after ${deps.maxRuns} runs: the worker running this task stopped each time`,
     );
   }
-  const price = findPrice(deps.pricing, task.provider, task.model);
+  const price = frozenPrice(deps.pricing, task);
   if (!price) return fail(deps, held, taskId, `model "${task.model}" has no price: add it to PRICING_FILE`);
 
   let completion: Awaited<ReturnType<Providers["openai"]["complete"]>>;
@@ -108,7 +127,11 @@ export async function runTask(deps: RunTaskDeps, taskId: number): Promise<RunOut
       .catch(() => {});
   }, deps.leaseMs / 3);
   try {
-    completion = await deps.providers[task.provider].complete({ model: task.model, prompt: task.input });
+    completion = await deps.providers[task.provider].complete({
+      model: task.model,
+      prompt: task.input,
+      ...(task.maxOutputTokens ? { maxOutputTokens: task.maxOutputTokens } : {}),
+    });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const retryable = !(error instanceof AppError) || error.retryable;
@@ -121,23 +144,42 @@ export async function runTask(deps: RunTaskDeps, taskId: number): Promise<RunOut
     clearInterval(renewal);
   }
 
-  const { promptTokens, completionTokens } = completion.usage;
-  const cost = costUsd(price, completion.usage);
+  const { promptTokens, completionTokens, cachedTokens, reasoningTokens } = completion.usage;
+  const cost = formatAmount(costOf(price, completion.usage));
+  // Never more than the hold: the hold is the price the user agreed to, and the output limit sent
+  // to the provider keeps the usage within it (a provider that overran it is not billed to them).
+  const sale = saleOf(price, completion.usage);
+  const charged = task.holdUsd === null ? null : formatAmount(min(sale, parseAmount(task.holdUsd)));
   const booked = await db.execute(sql`
     with done as (
       update tasks set status = 'completed', output = ${completion.text}, prompt_tokens = ${promptTokens},
         completion_tokens = ${completionTokens}, tokens_used = ${promptTokens + completionTokens},
-        cost_usd = ${cost}, error = null, completed_at = now(), updated_at = now(), lease_expires_at = now()
+        cached_tokens = ${cachedTokens}, reasoning_tokens = ${reasoningTokens},
+        cost_usd = ${cost}, charged_usd = ${charged}, error = null, completed_at = now(), updated_at = now(),
+        lease_expires_at = now()
       where id = ${taskId} and status = 'processing' and lease_owner = ${owner}
-      returning id, user_id, cost_usd, completed_at
+      returning id
+    ), cost as (
+      insert into ledger_entries (kind, category, amount_usd, occurred_at, user_id, task_id, run_id)
+      select 'expense', 'api_cost', ${cost}, now(), user_id, id, ${owner} from tasks where id = ${taskId}
+      on conflict (category, task_id, run_id) do nothing
     )
-    insert into ledger_entries (kind, category, amount_usd, occurred_at, user_id, task_id)
-    select 'expense', 'api_cost', cost_usd, completed_at, user_id, id from done
-    on conflict (category, task_id) do nothing
-    returning id`);
+    select id from done`);
   if (booked.length === 0) return { outcome: "skipped" };
   await deps.onFinished(taskId);
   return { outcome: "completed" };
+}
+
+const min = (a: bigint, b: bigint) => (a < b ? a : b);
+
+/** The prices the task was accepted at; a task stored without them is priced from today's table. */
+function frozenPrice(
+  pricing: PricingTable,
+  task: { provider: ProviderName; model: string; price: unknown },
+): TaskPrice | undefined {
+  if (task.price !== null) return readTaskPrice(task.price);
+  const price = findPrice(pricing, task.provider, task.model);
+  return price && taskPrice(price, "1");
 }
 
 async function fail(deps: RunTaskDeps, held: SQL | undefined, taskId: number, error: string): Promise<RunOutcome> {

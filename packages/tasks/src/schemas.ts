@@ -14,6 +14,12 @@ export const CreateTaskBody = z.object(
     provider: z.enum(PROVIDER_NAMES, { error: 'provider must be "openai" or "mistral"' }).default("openai"),
     user_id: UserIdentifier.nullish(),
     model: text("model").min(1, "model must not be empty").max(200, "model must be at most 200 characters").optional(),
+    // The provider's output limit for this task; its upper bound is the model's (checked on submit).
+    max_tokens: z
+      .number({ error: "max_tokens must be a number" })
+      .int("max_tokens must be a whole number")
+      .min(1, "max_tokens must be at least 1")
+      .optional(),
   },
   { error: "body must be a JSON object" },
 );

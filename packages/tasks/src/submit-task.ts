@@ -1,9 +1,29 @@
 import type { Principal } from "@aitasks/auth";
-import type { Database } from "@aitasks/db";
-import { RateLimitedError, ValidationError } from "@aitasks/errors";
-import { findPrice, type PricingTable, type ProviderName } from "@aitasks/providers";
-import { sql } from "drizzle-orm";
+import { type Database, formatAmount, parseAmount } from "@aitasks/db";
+import { InsufficientCreditError, RateLimitedError, ValidationError } from "@aitasks/errors";
+import {
+  findPrice,
+  type PricingTable,
+  type ProviderName,
+  saleOf,
+  type TaskPrice,
+  taskPrice,
+  usageBound,
+} from "@aitasks/providers";
+import { type SQL, sql } from "drizzle-orm";
 import type { CreateTaskBody } from "./schemas.js";
+
+/** How tasks are sold: `open` needs no credit; `prepaid` holds each task's price on its user's credit. */
+export interface BillingRules {
+  mode: "open" | "prepaid";
+  /** PRICE_MARKUP, a decimal ≥ 1: sale price = cost × markup, for models without `sell` prices. */
+  markup: string;
+  /** The output limit of a prepaid task that names none (DEFAULT_MAX_OUTPUT_TOKENS). */
+  defaultMaxOutputTokens: number;
+}
+
+/** The original service's rules: tasks need no credit, sold at cost. */
+export const OPEN_BILLING: BillingRules = { mode: "open", markup: "1", defaultMaxOutputTokens: 1024 };
 
 export interface SubmitTaskDeps {
   db: Database;
@@ -11,6 +31,7 @@ export interface SubmitTaskDeps {
   principal: Principal;
   pricing: PricingTable;
   defaultModels: Record<ProviderName, string>;
+  billing: BillingRules;
   /** Puts the task on the queue; it may fail (Redis down): the stored task is recovered later. */
   enqueueTask: (taskId: number) => Promise<void>;
   onEnqueueFailed: (taskId: number, error: unknown) => void;
@@ -25,9 +46,19 @@ export interface SubmittedTask {
   model: string;
 }
 
+/** What is stored for an accepted task, beside its prompt. */
+interface Accepted {
+  provider: ProviderName;
+  model: string;
+  prompt: string;
+  maxOutputTokens: number | null;
+  price: TaskPrice;
+}
+
 /**
  * Stores the task as `pending`, then queues it. The row is the outbox: if the enqueue is lost,
  * the worker's reconciler queues every pending task that has no job, so a stored task always runs.
+ * The task keeps the prices it was accepted at; in `prepaid` it is stored only with its hold.
  */
 export async function submitTask(deps: SubmitTaskDeps, submitted: CreateTaskBody): Promise<SubmittedTask> {
   const body = deps.principal.role === "user" ? { ...submitted, user_id: deps.principal.identifier } : submitted;
@@ -35,65 +66,78 @@ export async function submitTask(deps: SubmitTaskDeps, submitted: CreateTaskBody
     throw new ValidationError(`prompt must be at most ${deps.limits.maxPromptChars} characters`);
   }
   const model = body.model ?? deps.defaultModels[body.provider];
-  if (!findPrice(deps.pricing, body.provider, model)) {
-    throw new ValidationError(`model "${model}" is not a known ${body.provider} model`);
+  const modelPrice = findPrice(deps.pricing, body.provider, model);
+  if (!modelPrice) throw new ValidationError(`model "${model}" is not a known ${body.provider} model`);
+  if (body.max_tokens !== undefined && body.max_tokens > modelPrice.maxOutputTokens) {
+    throw new ValidationError(`max_tokens must be between 1 and ${modelPrice.maxOutputTokens} for model "${model}"`);
   }
-  const id = body.user_id
-    ? await insertTaskForUser(
-        deps.db,
-        body.provider,
-        model,
-        body.prompt,
-        body.user_id,
-        deps.limits.maxPendingTasksPerUser,
-      )
-    : await insertTask(deps.db, body.provider, model, body.prompt);
+  const prepaid = deps.billing.mode === "prepaid";
+  if (prepaid && !body.user_id) {
+    throw new ValidationError("user_id is required: in prepaid billing every task is paid from a user's credit");
+  }
+  const task: Accepted = {
+    provider: body.provider,
+    model,
+    prompt: body.prompt,
+    // Open mode sends a limit only when asked, as the original service did; prepaid always does,
+    // because the hold is priced from it.
+    maxOutputTokens:
+      body.max_tokens ?? (prepaid ? Math.min(deps.billing.defaultMaxOutputTokens, modelPrice.maxOutputTokens) : null),
+    price: taskPrice(modelPrice, deps.billing.markup),
+  };
+  const { maxPendingTasksPerUser } = deps.limits;
+  const id =
+    prepaid && body.user_id
+      ? await insertHeldTask(deps.db, task, body.user_id, maxPendingTasksPerUser)
+      : body.user_id
+        ? await insertTaskForUser(deps.db, task, body.user_id, maxPendingTasksPerUser)
+        : await insertTask(deps.db, task);
 
   try {
     await deps.enqueueTask(id);
   } catch (error) {
     deps.onEnqueueFailed(id, error);
   }
-  return { id, status: "pending", provider: body.provider, model };
+  return { id, status: "pending", provider: task.provider, model };
 }
 
-async function insertTask(db: Database, provider: ProviderName, model: string, prompt: string): Promise<number> {
+const columns = sql`provider, model, input, max_output_tokens, price`;
+const values = (task: Accepted) =>
+  sql`${task.provider}, ${task.model}, ${task.prompt}, ${task.maxOutputTokens}, ${JSON.stringify(task.price)}::jsonb`;
+
+async function insertTask(db: Database, task: Accepted): Promise<number> {
   const [row] = await db.execute<{ id: string }>(sql`
-    insert into tasks (provider, model, input) values (${provider}, ${model}, ${prompt}) returning id`);
+    insert into tasks (${columns}) values (${values(task)}) returning id`);
   return Number(row!.id);
 }
+
+const quotaRefused = (identifier: string, maxPending: number) =>
+  new RateLimitedError(
+    `user ${identifier} already has ${maxPending} unfinished tasks; submit more once some have finished`,
+  );
+
+/** The user's unfinished tasks are fewer than `maxPending` (0: no quota). */
+const underQuota = (userId: SQL, maxPending: number) => sql`(${maxPending}::int = 0 or (
+  select count(*) from tasks where user_id = ${userId} and status in ('pending', 'processing')
+) < ${maxPending}::int)`;
 
 /**
  * One round trip: creates the user on first sight, checks the user's quota of unfinished tasks,
  * and stores the task linked to the user. Concurrent submissions may pass the quota together by
  * a few: it bounds a runaway client, it is not a billing limit.
  */
-async function insertTaskForUser(
-  db: Database,
-  provider: ProviderName,
-  model: string,
-  prompt: string,
-  identifier: string,
-  maxPending: number,
-): Promise<number> {
+async function insertTaskForUser(db: Database, task: Accepted, identifier: string, maxPending: number) {
   const [row] = await db.execute<{ id: string; user_id: string | null }>(sql`
     with new_user as (
       insert into users (identifier) values (${identifier}) on conflict (identifier) do nothing returning id
     ), task_user as (
       select id from new_user union all select id from users where identifier = ${identifier} limit 1
     )
-    insert into tasks (provider, model, input, user_id)
-    select ${provider}, ${model}, ${prompt}, (select id from task_user)
-    where ${maxPending}::int = 0 or (
-      select count(*) from tasks
-      where user_id = (select id from task_user) and status in ('pending', 'processing')
-    ) < ${maxPending}::int
+    insert into tasks (${columns}, user_id)
+    select ${values(task)}, (select id from task_user)
+    where ${underQuota(sql`(select id from task_user)`, maxPending)}
     returning id, user_id`);
-  if (!row) {
-    throw new RateLimitedError(
-      `user ${identifier} already has ${maxPending} unfinished tasks; submit more once some have finished`,
-    );
-  }
+  if (!row) throw quotaRefused(identifier, maxPending);
   const id = Number(row.id);
   if (row.user_id === null) {
     // Another request created the same user while this statement ran, after its snapshot was taken.
@@ -102,4 +146,34 @@ async function insertTaskForUser(
     );
   }
   return id;
+}
+
+/**
+ * Prepaid: the hold and the task in one statement. The hold is the sale price of the task's usage
+ * bound (its prompt's bytes and its output limit), added to the user's `held` by an update whose
+ * condition is the available credit: concurrent submissions queue on the balance row, and each
+ * re-checks the condition against the row as the one before left it, so together they never
+ * hold more than the balance. Nothing is stored when it does not fit.
+ */
+async function insertHeldTask(db: Database, task: Accepted, identifier: string, maxPending: number) {
+  const hold = formatAmount(saleOf(task.price, usageBound(task.prompt, task.maxOutputTokens!)));
+  const [row] = await db.execute<{ id: string }>(sql`
+    with held as (
+      update credit_balances b set held = b.held + ${hold}::numeric
+      where b.user_id = (select id from users where identifier = ${identifier})
+        and b.balance - b.held >= ${hold}::numeric
+        and ${underQuota(sql`b.user_id`, maxPending)}
+      returning b.user_id
+    )
+    insert into tasks (${columns}, user_id, hold_usd)
+    select ${values(task)}, user_id, ${hold}::numeric from held
+    returning id`);
+  if (row) return Number(row.id);
+
+  const [state] = await db.execute<{ available: string | null; unfinished: string }>(sql`
+    select (select b.balance - b.held from credit_balances b where b.user_id = u.id)::text as available,
+      (select count(*) from tasks where user_id = u.id and status in ('pending', 'processing'))::text as unfinished
+    from (select id from users where identifier = ${identifier}) u`);
+  if (maxPending > 0 && state && Number(state.unfinished) >= maxPending) throw quotaRefused(identifier, maxPending);
+  throw new InsufficientCreditError(parseAmount(state?.available ?? "0"), parseAmount(hold));
 }

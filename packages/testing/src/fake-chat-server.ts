@@ -9,6 +9,10 @@ export type FakeReply =
       text?: string;
       promptTokens?: number;
       completionTokens?: number;
+      /** Reported as `usage.prompt_tokens_details.cached_tokens` (part of the prompt tokens). */
+      cachedTokens?: number;
+      /** Reported as `usage.completion_tokens_details.reasoning_tokens` (part of the completion tokens). */
+      reasoningTokens?: number;
       omitUsage?: boolean;
       delayMs?: number;
     }
@@ -25,12 +29,21 @@ export interface ReceivedRequest {
   authorization: string | undefined;
   model: string;
   prompt: string;
+  /** `max_completion_tokens` (OpenAI), else `max_tokens` (the Mistral SDK's name for it). */
+  maxTokens: number | undefined;
+  /** The whole JSON body, for assertions on what an SDK sent under which name. */
+  body: Record<string, unknown>;
 }
 
 export type ReplyFn = (request: ReceivedRequest, index: number) => FakeReply | Promise<FakeReply>;
 
-/** Token counts the default reply reports, so tests can compute the expected cost. */
-export const fakeUsage = (prompt: string) => ({ promptTokens: prompt.length, completionTokens: 2 * prompt.length + 1 });
+/** Token counts the default reply reports (without a max below them), so tests can compute the expected cost. */
+export const fakeUsage = (prompt: string) => ({
+  promptTokens: prompt.length,
+  completionTokens: 2 * prompt.length + 1,
+  cachedTokens: 0,
+  reasoningTokens: 0,
+});
 export const fakeAnswer = (prompt: string) => `answer to: ${prompt}`;
 
 const defaultReply: ReplyFn = () => ({ kind: "ok" });
@@ -49,12 +62,19 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
     if (req.method !== "POST" || !req.url?.endsWith("/chat/completions")) {
       return send(res, 404, { error: { message: `no route ${req.method} ${req.url}` } });
     }
-    const parsed = JSON.parse(body) as { model: string; messages: { content: string }[] };
+    const parsed = JSON.parse(body) as {
+      model: string;
+      messages: { content: string }[];
+      max_completion_tokens?: number | null;
+      max_tokens?: number | null;
+    };
     const request: ReceivedRequest = {
       path: req.url,
       authorization: req.headers.authorization,
       model: parsed.model,
       prompt: parsed.messages.at(-1)?.content ?? "",
+      maxTokens: parsed.max_completion_tokens ?? parsed.max_tokens ?? undefined,
+      body: parsed,
     };
     requests.push(request);
     const answer = await replyFn(request, requests.length - 1);
@@ -63,7 +83,12 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
         if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
         const usage = fakeUsage(request.prompt);
         const promptTokens = answer.promptTokens ?? usage.promptTokens;
-        const completionTokens = answer.completionTokens ?? usage.completionTokens;
+        const wanted = answer.completionTokens ?? usage.completionTokens;
+        // A real provider stops at the max and says so; it never reports more.
+        const capped = request.maxTokens !== undefined && wanted > request.maxTokens;
+        const completionTokens = capped ? (request.maxTokens as number) : wanted;
+        const reasoningTokens =
+          answer.reasoningTokens === undefined ? undefined : Math.min(answer.reasoningTokens, completionTokens);
         return send(res, 200, {
           id: `chatcmpl-${requests.length}`,
           object: "chat.completion",
@@ -73,7 +98,7 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
             {
               index: 0,
               message: { role: "assistant", content: answer.text ?? fakeAnswer(request.prompt) },
-              finish_reason: "stop",
+              finish_reason: capped ? "length" : "stop",
             },
           ],
           ...(answer.omitUsage
@@ -83,6 +108,12 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
                   prompt_tokens: promptTokens,
                   completion_tokens: completionTokens,
                   total_tokens: promptTokens + completionTokens,
+                  ...(answer.cachedTokens === undefined
+                    ? {}
+                    : { prompt_tokens_details: { cached_tokens: answer.cachedTokens } }),
+                  ...(reasoningTokens === undefined
+                    ? {}
+                    : { completion_tokens_details: { reasoning_tokens: reasoningTokens } }),
                 },
               }),
         });

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import { AppError, type ErrorCode } from "@aitasks/errors";
+import { amountToNumber } from "@aitasks/db";
+import { AppError, type ErrorCode, InsufficientCreditError } from "@aitasks/errors";
 import type { ConnectionError, FastifyError, FastifyReply, FastifyRequest } from "fastify";
 
 /**
@@ -11,6 +12,7 @@ export const ERROR_CODES = {
   VALIDATION: 400,
   INVALID_JSON: 400,
   UNAUTHORIZED: 401,
+  INSUFFICIENT_CREDIT: 402,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
@@ -129,7 +131,11 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
     code = "INTERNAL";
     message = "internal error; it has been logged";
   }
-  return reply.code(status).send({ error: message, code, request_id: request.id });
+  const extra =
+    error instanceof InsufficientCreditError
+      ? { available: amountToNumber(error.available), required: amountToNumber(error.required) }
+      : {};
+  return reply.code(status).send({ error: message, code, ...extra, request_id: request.id });
 }
 
 export function handleNotFound(request: FastifyRequest, reply: FastifyReply) {

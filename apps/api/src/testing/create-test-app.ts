@@ -8,15 +8,21 @@ import { type AppDeps, createApiDeps } from "../deps.js";
 /**
  * The real app, wired by `createApiDeps` as `main.ts` wires it, on a test file's own database and
  * queue prefix, for `app.inject` tests. The configuration is the defaults (never the shell's
- * environment), without rate limit or pending-task quota; `overrides` replace dependencies.
+ * environment), without rate limit or pending-task quota, with `variables` set over them;
+ * `overrides` replace dependencies.
  */
-export async function createTestApp(env: TestEnvironment, overrides: Partial<AppDeps> = {}) {
+export async function createTestApp(
+  env: TestEnvironment,
+  overrides: Partial<AppDeps> = {},
+  variables: Record<string, string> = {},
+) {
   const config = loadApiConfig({
     DATABASE_URL: env.databaseUrl,
     REDIS_URL: env.redisUrl,
     QUEUE_PREFIX: env.queuePrefix,
     RATE_LIMIT_PER_MINUTE: "0",
     MAX_PENDING_TASKS_PER_USER: "0",
+    ...variables,
   });
   const resources = createApiDeps(config, pino({ level: "silent" }));
   // Without an offline queue, a command sent before the connection is ready fails at once.

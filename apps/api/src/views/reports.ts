@@ -1,5 +1,13 @@
 import { amountToNumber } from "@aitasks/db";
-import { EXPENSE_CATEGORIES, INCOME_CATEGORIES, type Report, type ReportFigures, type Stats } from "@aitasks/reports";
+import {
+  EXPENSE_CATEGORIES,
+  INCOME_CATEGORIES,
+  type Report,
+  type ReportFigures,
+  type Stats,
+  type Usage,
+  type UsageGroup,
+} from "@aitasks/reports";
 
 // The report and stats JSON shapes of the API (docs/api.md), built here only: exact amounts become
 // JSON numbers at this edge (SPEC), never earlier.
@@ -20,6 +28,19 @@ function figuresView(figures: ReportFigures) {
   };
 }
 
+const usageView = (usage: Usage) => ({
+  charged: money(usage.charged),
+  api_cost: money(usage.apiCost),
+  margin: money(usage.margin),
+});
+
+const groupView = (group: UsageGroup) => ({
+  key: group.key,
+  tasks: group.tasks,
+  tokens: group.tokens,
+  ...usageView(group),
+});
+
 /** GET /api/report/:report_type. `date` is the period's first day. */
 export function toReportView(report: Report) {
   return {
@@ -32,6 +53,8 @@ export function toReportView(report: Report) {
     other_currencies: Object.fromEntries(
       Object.entries(report.otherCurrencies).map(([code, figures]) => [code, figuresView(figures)]),
     ),
+    usage: usageView(report.usage),
+    ...(report.groups ? { groups: report.groups.map(groupView) } : {}),
     generated_at: report.generatedAt ? report.generatedAt.toISOString() : null,
   };
 }

@@ -1,3 +1,4 @@
+import { type PerMillion, readTaskPrice } from "@aitasks/providers";
 import type { TaskRecord } from "@aitasks/tasks";
 
 // The task JSON shapes of the API (docs/api.md), built here only: the domain returns records.
@@ -5,6 +6,19 @@ import type { TaskRecord } from "@aitasks/tasks";
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 // `numeric` arrives as an exact decimal string; JSON carries money as a number (SPEC).
 const usd = (amount: string | null) => (amount === null ? null : Number(amount));
+
+const perMillionView = (prices: PerMillion) => ({
+  input: Number(prices.input),
+  cached_input: Number(prices.cachedInput),
+  output: Number(prices.output),
+});
+
+/** USD per 1M tokens the task is costed (`cost`) and sold (`sale`) at, as frozen when it was accepted. */
+function priceView(price: unknown) {
+  if (price === null) return null;
+  const { cost, sale } = readTaskPrice(price);
+  return { cost: perMillionView(cost), sale: perMillionView(sale) };
+}
 
 /** The task as GET /api/task/:id shows it (SPEC.md). */
 export function toTaskView(task: TaskRecord) {
@@ -18,7 +32,12 @@ export function toTaskView(task: TaskRecord) {
     tokens_used: task.tokensUsed,
     prompt_tokens: task.promptTokens,
     completion_tokens: task.completionTokens,
+    cached_tokens: task.cachedTokens,
+    reasoning_tokens: task.reasoningTokens,
+    max_tokens: task.maxOutputTokens,
     cost: usd(task.costUsd),
+    charged: usd(task.chargedUsd),
+    price: priceView(task.price),
     user_id: task.userIdentifier,
     attempts: task.attempts,
     error: task.error,

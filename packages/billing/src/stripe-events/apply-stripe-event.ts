@@ -1,11 +1,10 @@
 import { type Database, stripeEvents, type Transaction } from "@aitasks/db";
 import { eq } from "drizzle-orm";
-import type Stripe from "stripe";
 import type { StripeEventEnvelope } from "../schemas.js";
 import { chargeRefunded } from "./charge-refunded.js";
 import { checkoutSessionPaid } from "./checkout-session-paid.js";
 import { disputeFundsMoved } from "./dispute-funds-moved.js";
-import type { StripeEventHandler } from "./handler.js";
+import type { StripeEventContext, StripeEventHandler } from "./handler.js";
 import { eventTime } from "./handler.js";
 import { invoicePaid } from "./invoice-paid.js";
 import { refundChanged } from "./refund-changed.js";
@@ -46,7 +45,7 @@ export type EventOutcome =
  * duplicate waits on that row and then finds it; a failed attempt rolls back both.
  */
 export async function applyStripeEvent(
-  { db, stripe }: { db: Database; stripe: Stripe | undefined },
+  { db, ...context }: { db: Database } & StripeEventContext,
   event: StripeEventEnvelope,
 ): Promise<EventOutcome> {
   const handler = handlers.get(event.type);
@@ -58,7 +57,7 @@ export async function applyStripeEvent(
   if (read && "prepare" in read) {
     const [known] = await db.select({ id: stripeEvents.id }).from(stripeEvents).where(eq(stripeEvents.id, event.id));
     if (known) return { outcome: "duplicate" };
-    apply = await read.prepare({ stripe });
+    apply = await read.prepare(context);
   }
   return db.transaction(async (tx) => {
     const inserted = await tx

@@ -1,9 +1,10 @@
 import { formatAmount, ledgerEntries, minorUnitsToAmount, parseAmount } from "@aitasks/db";
 import { and, eq, sql } from "drizzle-orm";
+import { bookCredit } from "../credits/credit-entry.js";
 import { ChargeObject, RefundObject, StripeList } from "../schemas.js";
 import { callStripe } from "../stripe-client.js";
 import { book, defineHandler, eventTime, resolveUserId } from "./handler.js";
-import { bookRefund } from "./refund-booking.js";
+import { bookRefund, lockCharge } from "./refund-booking.js";
 
 const Refunds = StripeList(RefundObject);
 
@@ -18,7 +19,7 @@ export const chargeRefunded = defineHandler<typeof ChargeObject, RefundObject[] 
   async (tx, event, charge, { prepared }) => {
     if (!charge.amount_refunded && !prepared?.length) return;
     // Serialised per charge: concurrent deliveries of its events book in turn.
-    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${charge.id}, 0))`);
+    await lockCharge(tx, charge.id);
     const refunds = prepared ?? charge.refunds?.data;
     if (refunds) {
       for (const refund of refunds) {
@@ -29,23 +30,38 @@ export const chargeRefunded = defineHandler<typeof ChargeObject, RefundObject[] 
       }
       return;
     }
+    // What the charge's refunds booked so far, failed ones included: Stripe's running total drops
+    // when a refund fails, and a late event from before the failure must not book that refund again.
+    // (Counting a failed refund may miss a later one if its own refund event never arrives.)
     const [booked] = await tx
       .select({ total: sql<string>`coalesce(-sum(${ledgerEntries.amountUsd}), 0)::text` })
       .from(ledgerEntries)
-      .where(and(eq(ledgerEntries.category, "refund"), eq(ledgerEntries.stripeChargeId, charge.id)));
+      .where(
+        and(
+          eq(ledgerEntries.category, "refund"),
+          eq(ledgerEntries.stripeChargeId, charge.id),
+          sql`${ledgerEntries.stripeObjectId} not like '%/reversed'`,
+        ),
+      );
     const newlyRefunded =
       parseAmount(minorUnitsToAmount(charge.amount_refunded, charge.currency)) - parseAmount(booked?.total ?? "0");
     if (newlyRefunded <= 0n) return;
+    const userId = await resolveUserId(tx, charge.metadata?.user_id, charge.customer);
+    const sourceKey = `${charge.id}/refunded/${charge.amount_refunded}`;
+    const amount = formatAmount(-newlyRefunded);
     await book(tx, {
       kind: "income",
       category: "refund",
-      amountUsd: formatAmount(-newlyRefunded),
+      amountUsd: amount,
       currency: charge.currency,
       occurredAt: eventTime(event),
-      userId: await resolveUserId(tx, charge.metadata?.user_id, charge.customer),
-      stripeObjectId: `${charge.id}/refunded/${charge.amount_refunded}`,
+      userId,
+      stripeObjectId: sourceKey,
       stripeChargeId: charge.id,
     });
+    if (charge.currency === "usd") {
+      await bookCredit(tx, { userId, source: "refund", sourceKey, amount, occurredAt: eventTime(event) });
+    }
   },
   async (charge, { stripe }) => {
     if (!stripe) return undefined;

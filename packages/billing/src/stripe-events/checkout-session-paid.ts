@@ -1,12 +1,14 @@
 import { subscriptions, users } from "@aitasks/db";
 import { and, eq, sql } from "drizzle-orm";
+import { bookCredit } from "../credits/credit-entry.js";
 import { CheckoutSessionObject } from "../schemas.js";
-import { bookStripeMoney, defineHandler, eventTime, resolveUserId } from "./handler.js";
+import { bookStripeMoney, creditableUsd, defineHandler, eventTime, resolveUserId } from "./handler.js";
 import { type Settled, settlementOfPaymentIntent } from "./settlement.js";
 
 /**
  * `checkout.session.completed` and `async_payment_succeeded`. Payment mode: the micro-payment is
- * income once paid. Subscription mode: the subscription is linked to the user.
+ * income once paid, and grants its user what was paid as credit. Subscription mode: the
+ * subscription is linked to the user.
  */
 export const checkoutSessionPaid = defineHandler<typeof CheckoutSessionObject, Settled>(
   CheckoutSessionObject,
@@ -29,15 +31,23 @@ export const checkoutSessionPaid = defineHandler<typeof CheckoutSessionObject, S
     if (session.mode === "payment") {
       // Delayed payment methods complete the session unpaid; `async_payment_succeeded` books them later.
       if (session.payment_status !== "paid" || !session.amount_total) return;
-      await bookStripeMoney(tx, {
+      const payment = session.payment_intent ?? session.id;
+      const booked = await bookStripeMoney(tx, {
         category: "micro_payment",
         minorUnits: session.amount_total,
         currency: session.currency ?? "usd",
         settlement: prepared?.settlement,
         occurredAt: eventTime(event),
         userId,
-        stripeObjectId: session.payment_intent ?? session.id,
+        stripeObjectId: payment,
         stripeChargeId: prepared?.chargeId ?? null,
+      });
+      await bookCredit(tx, {
+        userId,
+        source: "payment",
+        sourceKey: payment,
+        amount: creditableUsd(booked),
+        occurredAt: eventTime(event),
       });
     } else if (session.mode === "subscription") {
       const subscriptionId = session.subscription;

@@ -7,6 +7,8 @@ import { type BalanceTransactionObject, describeIssue, type StripeEventEnvelope 
 /** What a handler may ask Stripe (undefined without STRIPE_SECRET_KEY: handlers then book what the event says). */
 export interface StripeEventContext {
   stripe: Stripe | undefined;
+  /** The credit a paid subscription invoice grants (SUBSCRIPTION_CREDIT_USD); undefined: what it paid. */
+  subscriptionCreditUsd: string | undefined;
 }
 
 /**
@@ -97,21 +99,20 @@ export async function bookStripeMoney(
     stripeObjectId: string;
     stripeChargeId?: string | null;
   },
-) {
+): Promise<{ amount: string; currency: string }> {
   const { settlement, minorUnits, currency, ...rest } = entry;
   const own = minorUnitsToAmount(minorUnits, currency);
+  const booked = settlement
+    ? { amount: minorUnitsToAmount(settlement.amount, settlement.currency), currency: settlement.currency }
+    : { amount: own, currency };
   await book(tx, {
     kind: "income",
     ...rest,
+    amountUsd: booked.amount,
+    currency: booked.currency,
     ...(settlement
-      ? {
-          amountUsd: minorUnitsToAmount(settlement.amount, settlement.currency),
-          currency: settlement.currency,
-          originalAmount: own,
-          originalCurrency: currency,
-          stripeBalanceTransactionId: settlement.id,
-        }
-      : { amountUsd: own, currency }),
+      ? { originalAmount: own, originalCurrency: currency, stripeBalanceTransactionId: settlement.id }
+      : {}),
   });
   if (settlement && settlement.fee !== 0) {
     await book(tx, {
@@ -126,4 +127,9 @@ export async function bookStripeMoney(
       stripeBalanceTransactionId: settlement.id,
     });
   }
+  return booked;
 }
+
+/** Credit is in US dollars: money booked in another currency (its settlement unknown) grants none. */
+export const creditableUsd = (booked: { amount: string; currency: string }) =>
+  booked.currency === "usd" ? booked.amount : "0";

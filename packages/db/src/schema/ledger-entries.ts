@@ -19,7 +19,8 @@ export type LedgerCategory = (typeof ledgerCategory.enumValues)[number];
 
 /**
  * Append-only record of every money movement. The unique keys make a second booking of the same
- * thing impossible: one `api_cost` per task, one entry per Stripe object and category.
+ * thing impossible: one `api_cost` per provider call (a task's run), one entry per Stripe object
+ * and category.
  */
 export const ledgerEntries = pgTable(
   "ledger_entries",
@@ -40,13 +41,15 @@ export const ledgerEntries = pgTable(
     occurredAt: timestamp("occurred_at", { withTimezone: true, precision: 3 }).notNull(),
     userId: bigint("user_id", { mode: "number" }).references(() => users.id),
     taskId: bigint("task_id", { mode: "number" }).references(() => tasks.id),
+    // For `api_cost`: the run of the task that made the provider call (its lease owner).
+    runId: text("run_id"),
     stripeObjectId: text("stripe_object_id"),
     // For refunds: the refunded charge, whose refunds are summed to book only what is new.
     stripeChargeId: text("stripe_charge_id"),
     createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
-    unique("ledger_entries_category_task_id_key").on(t.category, t.taskId),
+    unique("ledger_entries_category_task_id_run_id_key").on(t.category, t.taskId, t.runId),
     unique("ledger_entries_category_stripe_object_id_key").on(t.category, t.stripeObjectId),
     index("ledger_entries_occurred_at_idx").on(t.occurredAt),
     index("ledger_entries_created_at_idx").on(t.createdAt),

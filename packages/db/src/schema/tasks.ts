@@ -1,5 +1,16 @@
 import { sql } from "drizzle-orm";
-import { bigint, bigserial, index, integer, numeric, pgEnum, pgTable, text, timestamp } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  bigserial,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+} from "drizzle-orm/pg-core";
 import { users } from "./users.js";
 
 export const taskStatus = pgEnum("task_status", ["pending", "processing", "completed", "failed"]);
@@ -19,6 +30,18 @@ export const tasks = pgTable(
     promptTokens: integer("prompt_tokens"),
     completionTokens: integer("completion_tokens"),
     tokensUsed: integer("tokens_used"),
+    // Parts of prompt_tokens and completion_tokens: input read from the provider's cache (priced
+    // at the cached-input price) and reasoning (billed as output).
+    cachedTokens: integer("cached_tokens"),
+    reasoningTokens: integer("reasoning_tokens"),
+    // Sent to the provider as its output limit; null: none sent (open mode without max_tokens).
+    maxOutputTokens: integer("max_output_tokens"),
+    // The per-1M prices the task is costed and sold at (TaskPrice), frozen when it was accepted.
+    price: jsonb("price"),
+    // Prepaid only: the credit held while the task is unfinished (the sale price of its usage's
+    // upper bound), released by a trigger when it finishes; and what it was charged on completion.
+    holdUsd: numeric("hold_usd", { precision: 24, scale: 12 }),
+    chargedUsd: numeric("charged_usd", { precision: 24, scale: 12 }),
     // USD, exact: prices are whole micro-dollars per million tokens, so a cost has at most 12 decimals.
     costUsd: numeric("cost_usd", { precision: 20, scale: 12 }),
     userId: bigint("user_id", { mode: "number" }).references(() => users.id),
@@ -38,6 +61,8 @@ export const tasks = pgTable(
     index("tasks_user_id_id_idx").on(t.userId, t.id),
     // The reconciler looks for old unfinished tasks; this index stays small because finished tasks leave it.
     index("tasks_unfinished_updated_at_idx").on(t.updatedAt).where(sql`${t.status} in ('pending', 'processing')`),
+    // The usage rollup reads a day's completed tasks.
+    index("tasks_completed_at_idx").on(t.completedAt).where(sql`${t.status} = 'completed'`),
     // The per-user quota of unfinished tasks counts these.
     index("tasks_unfinished_user_id_idx").on(t.userId).where(sql`${t.status} in ('pending', 'processing')`),
   ],

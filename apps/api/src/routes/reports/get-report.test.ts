@@ -32,6 +32,8 @@ const rollup = () => rollupReports(testApp.db);
 const get = (url: string) => testApp.app.inject({ method: "GET", url });
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
+// Ledger rows written by hand belong to no task: no usage to report.
+const NO_USAGE = { charged: 0, api_cost: 0, margin: 0 };
 const zeros = {
   currency: "usd",
   other_currencies: {},
@@ -42,6 +44,7 @@ const zeros = {
     income_breakdown: { subscription: 0, micro_payment: 0, refund: 0, dispute: 0 },
     expense_breakdown: { api_cost: 0, payment_fee: 0 },
   },
+  usage: NO_USAGE,
 };
 
 describe("GET /api/report/:report_type", () => {
@@ -89,6 +92,7 @@ describe("GET /api/report/:report_type", () => {
         income_breakdown: { subscription: 120, micro_payment: 30, refund: 0, dispute: 0 },
         expense_breakdown: { api_cost: 45.5, payment_fee: 0 },
       },
+      usage: NO_USAGE,
       generated_at: expect.stringMatching(ISO_TIME),
     });
     const generated = new Date(daily.json().generated_at).getTime();
@@ -114,6 +118,7 @@ describe("GET /api/report/:report_type", () => {
           income_breakdown: { subscription: 120, micro_payment: 30.3, refund: -0.05, dispute: 0 },
           expense_breakdown: { api_cost: 45.5, payment_fee: 0 },
         },
+        usage: NO_USAGE,
         generated_at: daily.json().generated_at,
       });
     }
@@ -135,6 +140,7 @@ describe("GET /api/report/:report_type", () => {
           income_breakdown: { subscription: 139.99, micro_payment: 30.3, refund: -0.05, dispute: 0 },
           expense_breakdown: { api_cost: 45.500123, payment_fee: 0 },
         },
+        usage: NO_USAGE,
         generated_at: daily.json().generated_at,
       });
     }
@@ -202,6 +208,7 @@ describe("GET /api/report/:report_type", () => {
         start,
         end,
         ...zeros,
+        usage: NO_USAGE,
         generated_at: expect.stringMatching(ISO_TIME),
       });
     }

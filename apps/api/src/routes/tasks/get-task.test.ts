@@ -39,6 +39,8 @@ function expectRecent(value: string) {
   expect(Math.abs(Date.parse(value) - Date.now())).toBeLessThan(5 * 60_000);
 }
 
+const GPT_4O_MINI = { input: 0.15, cached_input: 0.075, output: 0.6 };
+
 describe("GET /api/task/:id", () => {
   it("shows a pending task with every SPEC field, the unknown ones null", async () => {
     const id = await submit({ prompt: "What is artificial intelligence?" });
@@ -57,7 +59,13 @@ describe("GET /api/task/:id", () => {
       tokens_used: null,
       prompt_tokens: null,
       completion_tokens: null,
+      cached_tokens: null,
+      reasoning_tokens: null,
+      max_tokens: null,
       cost: null,
+      charged: null,
+      // Frozen at acceptance; open billing sells at cost (USD per 1M tokens).
+      price: { cost: GPT_4O_MINI, sale: GPT_4O_MINI },
       user_id: null,
       attempts: 0,
       error: null,
@@ -161,8 +169,14 @@ describe("GET /api/task/:id of a task a worker ran", () => {
       tokens_used: usage.promptTokens + usage.completionTokens,
       prompt_tokens: usage.promptTokens,
       completion_tokens: usage.completionTokens,
+      cached_tokens: 0,
+      reasoning_tokens: 0,
+      max_tokens: null,
       // gpt-4o-mini: $0.15 per 1M input tokens, $0.60 per 1M output tokens.
       cost: (usage.promptTokens * 150_000 + usage.completionTokens * 600_000) / 1e12,
+      // Open billing: nothing is charged to the user.
+      charged: null,
+      price: { cost: GPT_4O_MINI, sale: GPT_4O_MINI },
       user_id: "reader@example.com",
       attempts: 1,
       error: null,

@@ -6,7 +6,7 @@ import { toCompletedAnswer, toSubmitted } from "../../views/tasks.js";
 
 export function submitTaskRoute(
   app: FastifyInstance,
-  deps: Pick<AppDeps, "db" | "pricing" | "defaultModels" | "enqueueTask" | "limits" | "taskFinished">,
+  deps: Pick<AppDeps, "db" | "pricing" | "defaultModels" | "billing" | "enqueueTask" | "limits" | "taskFinished">,
 ) {
   app.post("/task", async (request, reply) => {
     const body = parseInput(CreateTaskBody, request.body);

@@ -8,7 +8,7 @@ import type { AppDeps } from "../../deps.js";
  */
 export async function stripeWebhookRoutes(
   app: FastifyInstance,
-  deps: Pick<AppDeps, "db" | "stripe" | "stripeWebhookSecret">,
+  deps: Pick<AppDeps, "db" | "stripe" | "stripeWebhookSecret" | "billing">,
 ) {
   app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
@@ -16,7 +16,8 @@ export async function stripeWebhookRoutes(
   app.post("/webhook/stripe", async (request) => {
     const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const event = verifyStripeEvent(deps.stripeWebhookSecret, rawBody, request.headers["stripe-signature"]);
-    const result = await applyStripeEvent(deps, event);
+    const { db, stripe, billing } = deps;
+    const result = await applyStripeEvent({ db, stripe, subscriptionCreditUsd: billing.subscriptionCreditUsd }, event);
     if (result.outcome === "unreadable") {
       // Answered 200 all the same: Stripe would redeliver the same bytes for days to no avail.
       request.log.warn({ eventId: event.id, type: event.type, ...result }, "stripe event recorded but not applied");

@@ -1,0 +1,37 @@
+import { Readable } from "node:stream";
+import { LedgerQuery, listLedger } from "@aitasks/reports";
+import type { FastifyInstance } from "fastify";
+import type { AppDeps } from "../../deps.js";
+import { parseInput } from "../../http/parse-input.js";
+import { ledgerCsvFileName, toLedgerCsv, toLedgerJson } from "../../views/ledger.js";
+
+/** Whether `Accept` ranks text/csv above application/json (by q, then by order). Naming neither: JSON. */
+function prefersCsv(accept = ""): boolean {
+  let best = { csv: false, q: 0 };
+  for (const range of accept.split(",")) {
+    const [type, ...parameters] = range.split(";").map((part) => part.trim().toLowerCase());
+    if (type !== "text/csv" && type !== "application/json") continue;
+    const q = Number(parameters.find((parameter) => parameter.startsWith("q="))?.slice(2) ?? 1);
+    if (q > best.q) best = { csv: type === "text/csv", q };
+  }
+  return best.csv;
+}
+
+export function getLedgerRoute(app: FastifyInstance, deps: Pick<AppDeps, "db">) {
+  app.get("/ledger", async (request, reply) => {
+    const { from, to, format } = parseInput(LedgerQuery, request.query);
+    const csv = format ? format === "csv" : prefersCsv(request.headers.accept);
+    const entries = await listLedger({ db: deps.db, principal: request.principal }, { from, to });
+    // Read and sent a page at a time; a client that leaves destroys the stream, and the reading stops.
+    const body = Readable.from(csv ? toLedgerCsv(entries) : toLedgerJson({ from, to }, entries));
+    reply.header("vary", "accept");
+    if (csv) {
+      reply
+        .header("content-type", "text/csv; charset=utf-8")
+        .header("content-disposition", `attachment; filename="${ledgerCsvFileName({ from, to })}"`);
+    } else {
+      reply.header("content-type", "application/json; charset=utf-8");
+    }
+    return reply.send(body);
+  });
+}

@@ -1,0 +1,65 @@
+import { randomUUID } from "node:crypto";
+import { type AccessContext, requireAdminKey } from "@aitasks/auth";
+import { creditBalances, creditEntries, parseAmount, users } from "@aitasks/db";
+import { ForbiddenError, NotFoundError, ValidationError } from "@aitasks/errors";
+import { eq } from "drizzle-orm";
+import type { CreditGrantBody } from "../schemas.js";
+
+/** A user's credit, exact (pico-USD): `available` is what new holds may take. */
+export interface Balance {
+  userIdentifier: string;
+  balance: bigint;
+  held: bigint;
+  available: bigint;
+}
+
+async function findUser(db: AccessContext["db"], identifier: string) {
+  const [user] = await db.select({ id: users.id }).from(users).where(eq(users.identifier, identifier));
+  if (!user) throw new NotFoundError(`user ${identifier} not found`);
+  return user;
+}
+
+/**
+ * The credit of a user: a user key's own (asking for another user's is refused), or, for an admin,
+ * the one named. A user that never had credit has zeros.
+ */
+export async function getBalance({ db, principal }: AccessContext, identifier: string | undefined): Promise<Balance> {
+  if (principal.role === "user") {
+    if (identifier !== undefined && identifier !== principal.identifier) {
+      throw new ForbiddenError("a user key sees its own balance only");
+    }
+    identifier = principal.identifier;
+  }
+  if (identifier === undefined) throw new ValidationError("user_id is required: whose balance?");
+  const user = await findUser(db, identifier);
+  const [row] = await db
+    .select({ balance: creditBalances.balance, held: creditBalances.held })
+    .from(creditBalances)
+    .where(eq(creditBalances.userId, user.id));
+  const balance = parseAmount(row?.balance ?? "0");
+  const held = parseAmount(row?.held ?? "0");
+  return { userIdentifier: identifier, balance, held, available: balance - held };
+}
+
+/**
+ * An admin grants credit (a positive amount) or takes it back (a negative one). Each call is a new
+ * grant with its own id; taking back more than the balance leaves it negative, a debt that new
+ * tasks cannot be held against.
+ */
+export async function grantCredit({ db, principal }: AccessContext, grant: CreditGrantBody) {
+  requireAdminKey(principal, "granting credit");
+  if (parseAmount(grant.amount) === 0n) throw new ValidationError("amount must not be 0");
+  const user = await findUser(db, grant.user_id);
+  const [entry] = await db
+    .insert(creditEntries)
+    .values({
+      userId: user.id,
+      source: "admin",
+      sourceKey: randomUUID(),
+      amount: grant.amount,
+      reason: grant.reason,
+      occurredAt: new Date(),
+    })
+    .returning();
+  return { entry: entry!, balance: await getBalance({ db, principal }, grant.user_id) };
+}
