@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { apiKeys, type Executor, users } from "@aitasks/db";
-import { and, eq, isNull } from "drizzle-orm";
+import { apiKeys, type Executor, preparedPerDatabase, users } from "@aitasks/db";
+import { and, eq, isNull, sql } from "drizzle-orm";
 
 /** Who is calling: decided once per request from its API key. */
 export type Principal =
@@ -29,10 +29,16 @@ export async function findPrincipal(
   for (const admin of adminDigests) isAdmin = timingSafeEqual(admin, digest) || isAdmin;
   if (isAdmin) return { role: "admin" };
 
-  const [row] = await db
+  const [row] = await findUserKeyQuery(db).execute({ keyHash: digest.toString("hex") });
+  return row ? { role: "user", ...row } : undefined;
+}
+
+// Every keyed request runs this: built and prepared once per database, not on each call.
+const findUserKeyQuery = preparedPerDatabase((db) =>
+  db
     .select({ keyId: apiKeys.id, userId: apiKeys.userId, identifier: users.identifier })
     .from(apiKeys)
     .innerJoin(users, eq(users.id, apiKeys.userId))
-    .where(and(eq(apiKeys.keyHash, digest.toString("hex")), isNull(apiKeys.revokedAt)));
-  return row ? { role: "user", ...row } : undefined;
-}
+    .where(and(eq(apiKeys.keyHash, sql.placeholder("keyHash")), isNull(apiKeys.revokedAt)))
+    .prepare("find_user_key"),
+);
