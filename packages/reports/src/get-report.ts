@@ -52,7 +52,10 @@ export interface Report extends ReportFigures {
   otherCurrencies: Record<string, ReportFigures>;
   /** What the period's tasks were charged (prepaid credit), what their provider calls cost, and the difference. */
   usage: Usage;
-  /** The usage broken down, when asked (`group_by`): largest charge first. */
+  /**
+   * The usage broken down, when asked (`group_by`): largest charge first. By model or provider as
+   * of the rollup; by user summed from the period's tasks when asked (the rollup is not per user).
+   */
   groups?: UsageGroup[];
   generatedAt: Date | null;
 }
@@ -129,12 +132,7 @@ export async function getReport(
     tokens: string;
     api_cost: string;
     charged: string;
-  }>(sql`
-    select ${groupKey(groupBy)} as key, sum(u.tasks)::text as tasks, sum(u.tokens)::text as tokens,
-      sum(u.api_cost_usd)::text as api_cost, sum(u.charged_usd)::text as charged
-    from usage_rollups u left join users on users.id = u.user_id
-    where u.period = ${type} and u.period_start = ${start}
-    group by 1`);
+  }>(groupBy === "user" ? usageByUser(start, end) : usageFromRollup(type, start, groupBy));
   const groups = usageRows.map((row) => {
     const charged = parseAmount(row.charged);
     const apiCost = parseAmount(row.api_cost);
@@ -166,14 +164,34 @@ export async function getReport(
 }
 
 // Without a grouping, one group of everything: its sums are the period's usage.
-const groupKey = (groupBy: UsageGrouping | undefined) =>
-  groupBy === "model"
-    ? sql`u.model`
-    : groupBy === "provider"
-      ? sql`u.provider::text`
-      : groupBy === "user"
-        ? sql`users.identifier`
-        : sql`null::text`;
+function usageFromRollup(type: ReportType, start: string, groupBy: "model" | "provider" | undefined) {
+  const key = groupBy === "model" ? sql`model` : groupBy === "provider" ? sql`provider::text` : sql`null::text`;
+  return sql`
+    select ${key} as key, sum(tasks)::text as tasks, sum(tokens)::text as tokens,
+      sum(api_cost_usd)::text as api_cost, sum(charged_usd)::text as charged
+    from usage_rollups where period = ${type} and period_start = ${start}
+    group by 1`;
+}
+
+/** The period's usage per user, from its completed tasks and its provider calls (by their indexes on time). */
+function usageByUser(start: string, end: string) {
+  const from = sql`${start}::date::timestamp at time zone 'UTC'`;
+  const to = sql`(${end}::date + 1)::timestamp at time zone 'UTC'`;
+  return sql`
+    select users.identifier as key, sum(tasks)::text as tasks, sum(tokens)::text as tokens,
+      sum(api_cost)::text as api_cost, sum(charged)::text as charged
+    from (
+      select user_id, 1 as tasks, coalesce(tokens_used, 0) as tokens, 0::numeric as api_cost,
+        coalesce(charged_usd, 0) as charged
+      from tasks where status = 'completed' and completed_at >= ${from} and completed_at < ${to}
+      union all
+      select t.user_id, 0, 0, l.amount_usd, 0
+      from ledger_entries l join tasks t on t.id = l.task_id
+      where l.category = 'api_cost' and l.currency = 'usd' and l.occurred_at >= ${from} and l.occurred_at < ${to}
+    ) as facts
+    left join users on users.id = facts.user_id
+    group by users.identifier`;
+}
 
 const largestChargeFirst = (a: UsageGroup, b: UsageGroup) =>
   a.charged !== b.charged
