@@ -1,4 +1,5 @@
 import { jobCatalog, runTaskJobOptions } from "@aitasks/queue";
+import { DEFAULT_PRIORITY } from "@aitasks/tasks";
 import { Queue } from "bullmq";
 import type postgres from "postgres";
 import { redisConnection, type Side, type StackEnv, taskQueueName } from "./stack.js";
@@ -22,7 +23,7 @@ export async function preloadTasks(sql: postgres.Sql, env: StackEnv, side: Side,
         const rows = await sql<{ id: string }[]>`
           insert into tasks (provider, model, input) select 'openai', 'gpt-4o-mini', ${PROMPT}
           from generate_series(1, ${n}) returning id`;
-        const options = runTaskJobOptions(3);
+        const options = runTaskJobOptions(3, DEFAULT_PRIORITY);
         await queue.addBulk(
           rows.map((row) => {
             const data = { taskId: Number(row.id) };

@@ -26,7 +26,7 @@ export interface AppDeps extends CheckoutDeps {
   db: Database;
   pricing: PricingTable;
   defaultModels: Record<ProviderName, string>;
-  enqueueTask: (taskId: number) => Promise<void>;
+  enqueueTask: (taskId: number, priority: number) => Promise<void>;
   taskFinished: TaskFinishedSignal;
   healthChecks: { database: HealthCheck; redis: HealthCheck };
   stripeWebhookSecret: string | undefined;
@@ -55,12 +55,12 @@ export function createApiDeps(config: ApiConfig, logger: Logger) {
     createSubscriberConnection(config.REDIS_URL).on("error", () => {}),
     taskFinishedChannel(config.QUEUE_PREFIX),
   );
-  const jobOptions = runTaskJobOptions(config.TASK_MAX_ATTEMPTS);
   const deps: AppDeps = {
     db: database.db,
     pricing: config.pricing,
     defaultModels: config.defaultModels,
-    enqueueTask: (taskId) => enqueue(queues, "run-task", { taskId }, jobOptions),
+    enqueueTask: (taskId, priority) =>
+      enqueue(queues, "run-task", { taskId }, runTaskJobOptions(config.TASK_MAX_ATTEMPTS, priority)),
     taskFinished: listener.signal,
     healthChecks: { database: () => database.sql`select 1`, redis: () => redis.ping() },
     stripe: createStripeClient({ secretKey: config.STRIPE_SECRET_KEY, apiBaseUrl: config.STRIPE_API_BASE_URL }),

@@ -1,7 +1,7 @@
 import { ledgerEntries, tasks } from "@aitasks/db";
 import { buildPricing, createProviders, ProviderError } from "@aitasks/providers";
 import { enqueue, runTaskJobOptions } from "@aitasks/queue";
-import { OPEN_BILLING, submitTask } from "@aitasks/tasks";
+import { DEFAULT_PRIORITY, OPEN_BILLING, submitTask } from "@aitasks/tasks";
 import { type FakeChatServer, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -39,7 +39,8 @@ async function submit(
       defaultModels: { openai: "gpt-4o-mini", mistral: "mistral-small-latest" },
       limits: { maxPromptChars: 100_000, maxPendingTasksPerUser: 0 },
       billing: OPEN_BILLING,
-      enqueueTask: (taskId) => enqueue(running.queues, "run-task", { taskId }, runTaskJobOptions(maxAttempts)),
+      enqueueTask: (taskId) =>
+        enqueue(running.queues, "run-task", { taskId }, runTaskJobOptions(maxAttempts, DEFAULT_PRIORITY)),
       onEnqueueFailed: (_id, error) => {
         throw error;
       },
@@ -106,7 +107,7 @@ describe("worker", () => {
       })
       .where(eq(tasks.id, id));
     const started = Date.now();
-    await enqueue(worker.queues, "run-task", { taskId: id }, runTaskJobOptions(1));
+    await enqueue(worker.queues, "run-task", { taskId: id }, runTaskJobOptions(1, DEFAULT_PRIORITY));
 
     const task = await waitForFinalTask(worker, id);
 

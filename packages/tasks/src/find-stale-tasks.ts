@@ -5,9 +5,13 @@ import { and, asc, inArray, lt, sql } from "drizzle-orm";
  * Unfinished tasks nobody has touched for `olderThanMs` (by Postgres's clock, which every
  * machine shares): their job may have been lost. Oldest first, at most `limit`.
  */
-export async function findStaleTasks(db: Executor, olderThanMs: number, limit: number): Promise<number[]> {
-  const rows = await db
-    .select({ id: tasks.id })
+export async function findStaleTasks(
+  db: Executor,
+  olderThanMs: number,
+  limit: number,
+): Promise<{ id: number; priority: number }[]> {
+  return db
+    .select({ id: tasks.id, priority: tasks.priority })
     .from(tasks)
     .where(
       and(
@@ -17,5 +21,4 @@ export async function findStaleTasks(db: Executor, olderThanMs: number, limit: n
     )
     .orderBy(asc(tasks.updatedAt))
     .limit(limit);
-  return rows.map((row) => row.id);
 }

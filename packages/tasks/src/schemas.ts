@@ -6,6 +6,9 @@ export const TASK_STATUSES = ["pending", "processing", "completed", "failed"] as
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const FINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(["completed", "failed"]);
 
+/** A task's place in the queue: 1 runs first, 10 last; tasks of one priority run in order. */
+export const DEFAULT_PRIORITY = 5;
+
 const text = (field: string) => z.string({ error: `${field} must be a string` });
 
 export const CreateTaskBody = z.object(
@@ -19,6 +22,12 @@ export const CreateTaskBody = z.object(
       .number({ error: "max_tokens must be a number" })
       .int("max_tokens must be a whole number")
       .min(1, "max_tokens must be at least 1")
+      .optional(),
+    priority: z
+      .number({ error: "priority must be a number from 1 (first) to 10" })
+      .int("priority must be a whole number from 1 (first) to 10")
+      .min(1, "priority must be from 1 (first) to 10")
+      .max(10, "priority must be from 1 (first) to 10")
       .optional(),
   },
   { error: "body must be a JSON object" },

@@ -11,7 +11,7 @@ import {
   usageBound,
 } from "@aitasks/providers";
 import { type SQL, sql } from "drizzle-orm";
-import type { CreateTaskBody } from "./schemas.js";
+import { type CreateTaskBody, DEFAULT_PRIORITY } from "./schemas.js";
 
 /** How tasks are sold: `open` needs no credit; `prepaid` holds each task's price on its user's credit. */
 export interface BillingRules {
@@ -33,7 +33,7 @@ export interface SubmitTaskDeps {
   defaultModels: Record<ProviderName, string>;
   billing: BillingRules;
   /** Puts the task on the queue; it may fail (Redis down): the stored task is recovered later. */
-  enqueueTask: (taskId: number) => Promise<void>;
+  enqueueTask: (taskId: number, priority: number) => Promise<void>;
   onEnqueueFailed: (taskId: number, error: unknown) => void;
   /** `maxPendingTasksPerUser` 0: no quota. */
   limits: { maxPromptChars: number; maxPendingTasksPerUser: number };
@@ -53,6 +53,7 @@ interface Accepted {
   prompt: string;
   maxOutputTokens: number | null;
   price: TaskPrice;
+  priority: number;
 }
 
 /**
@@ -84,6 +85,7 @@ export async function submitTask(deps: SubmitTaskDeps, submitted: CreateTaskBody
     maxOutputTokens:
       body.max_tokens ?? (prepaid ? Math.min(deps.billing.defaultMaxOutputTokens, modelPrice.maxOutputTokens) : null),
     price: taskPrice(modelPrice, deps.billing.markup),
+    priority: body.priority ?? DEFAULT_PRIORITY,
   };
   const { maxPendingTasksPerUser } = deps.limits;
   const id =
@@ -94,16 +96,16 @@ export async function submitTask(deps: SubmitTaskDeps, submitted: CreateTaskBody
         : await insertTask(deps.db, task);
 
   try {
-    await deps.enqueueTask(id);
+    await deps.enqueueTask(id, task.priority);
   } catch (error) {
     deps.onEnqueueFailed(id, error);
   }
   return { id, status: "pending", provider: task.provider, model };
 }
 
-const columns = sql`provider, model, input, max_output_tokens, price`;
+const columns = sql`provider, model, input, max_output_tokens, price, priority`;
 const values = (task: Accepted) =>
-  sql`${task.provider}, ${task.model}, ${task.prompt}, ${task.maxOutputTokens}, ${JSON.stringify(task.price)}::jsonb`;
+  sql`${task.provider}, ${task.model}, ${task.prompt}, ${task.maxOutputTokens}, ${JSON.stringify(task.price)}::jsonb, ${task.priority}`;
 
 async function insertTask(db: Database, task: Accepted): Promise<number> {
   const [row] = await db.execute<{ id: string }>(sql`

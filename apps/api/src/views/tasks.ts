@@ -35,6 +35,7 @@ export function toTaskView(task: TaskRecord) {
     cached_tokens: task.cachedTokens,
     reasoning_tokens: task.reasoningTokens,
     max_tokens: task.maxOutputTokens,
+    priority: task.priority,
     cost: usd(task.costUsd),
     charged: usd(task.chargedUsd),
     price: priceView(task.price),

@@ -12,10 +12,10 @@ const BATCH = 500;
  * running are left alone, so running it often is harmless.
  */
 export async function reconcileTasks(deps: WorkerDeps) {
-  const staleIds = await findStaleTasks(deps.db, deps.config.RECONCILE_AFTER_MS, BATCH);
+  const stale = await findStaleTasks(deps.db, deps.config.RECONCILE_AFTER_MS, BATCH);
   const queue = deps.queues.tasks;
   let requeued = 0;
-  for (const taskId of staleIds) {
+  for (const { id: taskId, priority } of stale) {
     const job = await queue.getJob(runTaskJobId({ taskId }));
     const state = job ? await job.getState() : "missing";
     if (state === "failed" && job) {
@@ -23,14 +23,14 @@ export async function reconcileTasks(deps: WorkerDeps) {
       await job.retry("failed");
     } else if (state === "missing" || state === "unknown" || state === "completed") {
       if (job && state === "completed") await job.remove();
-      await enqueue(deps.queues, "run-task", { taskId }, runTaskJobOptions(deps.config.TASK_MAX_ATTEMPTS));
+      await enqueue(deps.queues, "run-task", { taskId }, runTaskJobOptions(deps.config.TASK_MAX_ATTEMPTS, priority));
     } else {
       continue;
     }
     requeued++;
   }
   if (requeued > 0) deps.logger.warn({ requeued }, "reconciler queued tasks whose job was missing");
-  return { stale: staleIds.length, requeued };
+  return { stale: stale.length, requeued };
 }
 
 export const handleReconcileTasks: JobHandler<"reconcile-tasks"> = (deps) => reconcileTasks(deps);

@@ -8,6 +8,7 @@ import {
   numeric,
   pgEnum,
   pgTable,
+  smallint,
   text,
   timestamp,
 } from "drizzle-orm/pg-core";
@@ -46,6 +47,8 @@ export const tasks = pgTable(
     costUsd: numeric("cost_usd", { precision: 20, scale: 12 }),
     userId: bigint("user_id", { mode: "number" }).references(() => users.id),
     attempts: integer("attempts").notNull().default(0),
+    // 1 (first) to 10, as the client asked (default 5); its queue job carries the same priority.
+    priority: smallint("priority").notNull().default(5),
     // The run that holds the task while it is `processing`, and until when: another run takes over
     // only an expired lease, and only the holder may finish the task.
     leaseOwner: text("lease_owner"),

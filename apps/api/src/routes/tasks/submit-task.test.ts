@@ -93,7 +93,9 @@ describe("POST /api/task", () => {
     expect(job).toBeDefined();
     expect(job!.name).toBe("run-task");
     expect(job!.data).toEqual({ taskId: body.task_id });
-    expect(await job!.getState()).toBe("waiting");
+    // Every task's job carries its priority (5 by default), so BullMQ keeps it among the prioritized.
+    expect(await job!.getState()).toBe("prioritized");
+    expect(job!.opts.priority).toBe(5);
   });
 
   it("is served the same under /api/v1/task, and its Location leads to the task", async () => {
