@@ -368,6 +368,7 @@ describe("the money path through the real processes", () => {
         processing: 0,
         completed: 3,
         failed: 0,
+        canceled: 0,
         total_tokens: tokens,
         total_cost: usd(expensesPico - feesPico),
       },

@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger } from "fastify";
 import type { AppDeps } from "./deps.js";
 import { BODY_LIMIT_BYTES, useUnreadBodyDiscard } from "./http/body-limit.js";
 import { handleClientError, handleError, handleNotFound } from "./http/errors.js";
+import { useIdempotencyKeys } from "./http/idempotency.js";
 import { useStrictUtf8Json } from "./http/json-body.js";
 import { requestIdOf } from "./http/request-id.js";
 import { useSecurityHeaders } from "./http/security-headers.js";
@@ -16,8 +17,10 @@ import { createSubscriptionCheckoutRoute } from "./routes/payments/create-subscr
 import { getLedgerRoute } from "./routes/reports/get-ledger.js";
 import { getReportRoute } from "./routes/reports/get-report.js";
 import { getStatsRoute } from "./routes/reports/get-stats.js";
+import { cancelTaskRoute } from "./routes/tasks/cancel-task.js";
 import { getTaskRoute } from "./routes/tasks/get-task.js";
 import { listTasksRoute } from "./routes/tasks/list-tasks.js";
+import { submitBatchRoute } from "./routes/tasks/submit-batch.js";
 import { submitTaskRoute } from "./routes/tasks/submit-task.js";
 import { stripeWebhookRoutes } from "./routes/webhooks/stripe-webhook.js";
 
@@ -56,8 +59,14 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
         await api.register(async (authenticated) => {
           authenticate(authenticated, { ...deps, failures });
           if (deps.rateLimit) await registerRateLimit(authenticated, deps.rateLimit);
-          submitTaskRoute(authenticated, deps);
+          // The routes that honour Idempotency-Key.
+          await authenticated.register(async (idempotent) => {
+            useIdempotencyKeys(idempotent, deps);
+            submitTaskRoute(idempotent, deps);
+            submitBatchRoute(idempotent, deps);
+          });
           getTaskRoute(authenticated, deps);
+          cancelTaskRoute(authenticated, deps);
           listTasksRoute(authenticated, deps);
           getReportRoute(authenticated, deps);
           getStatsRoute(authenticated, deps);

@@ -244,6 +244,24 @@ const MATRIX: [string, Row][] = [
     "DELETE /api/v1/keys/:spare",
     { method: "DELETE", url: () => `/api/v1/keys/${keys.spare.id}`, expected: adminOnly(200) },
   ],
+  [
+    "POST /api/task/:unknown/cancel",
+    { method: "POST", url: () => "/api/task/999999999/cancel", expected: own(404, 404) },
+  ],
+  [
+    "GET /api/balance of alice",
+    { method: "GET", url: () => "/api/balance?user_id=alice%40example.com", expected: own(200, 403) },
+  ],
+  ["GET /api/ledger", { method: "GET", url: () => "/api/ledger", expected: adminOnly(200) }],
+  [
+    "POST /api/credits for alice",
+    {
+      method: "POST",
+      url: () => "/api/credits",
+      payload: () => ({ user_id: "alice@example.com", amount: "0.5", reason: "matrix" }),
+      expected: adminOnly(201),
+    },
+  ],
   ["GET /health", { method: "GET", url: () => "/health", expected: all(200) }],
   // The webhook authenticates with Stripe's signature, never an API key: unsigned is a 400, whoever calls.
   [

@@ -8,8 +8,10 @@ import {
   createQueues,
   createSubscriberConnection,
   enqueue,
+  enqueueMany,
   type Queues,
   runTaskJobOptions,
+  taskCanceledChannel,
   taskFinishedChannel,
 } from "@aitasks/queue";
 import type { BillingRules, TaskFinishedSignal } from "@aitasks/tasks";
@@ -27,7 +29,10 @@ export interface AppDeps extends CheckoutDeps {
   pricing: PricingTable;
   defaultModels: Record<ProviderName, string>;
   enqueueTask: (taskId: number, priority: number) => Promise<void>;
+  enqueueTasks: (tasks: { id: number; priority: number }[]) => Promise<void>;
   taskFinished: TaskFinishedSignal;
+  /** Tells the workers a task was canceled, so the one running it aborts its provider call. */
+  announceCanceled: (taskId: number) => Promise<void>;
   healthChecks: { database: HealthCheck; redis: HealthCheck };
   stripeWebhookSecret: string | undefined;
   /** SHA-256 digests of ADMIN_API_KEY; empty means open mode. */
@@ -36,6 +41,8 @@ export interface AppDeps extends CheckoutDeps {
   rateLimit?: RateLimitOptions | undefined;
   corsOrigins?: readonly string[] | undefined;
   limits: { maxPromptChars: number; maxPendingTasksPerUser: number };
+  /** Seconds the answer to a request with an Idempotency-Key is kept for replay (IDEMPOTENCY_TTL_S). */
+  idempotencyTtlS: number;
   /** How tasks are sold, and the credit a paid subscription invoice grants (undefined: what it paid). */
   billing: BillingRules & { subscriptionCreditUsd: string | undefined };
 }
@@ -61,7 +68,19 @@ export function createApiDeps(config: ApiConfig, logger: Logger) {
     defaultModels: config.defaultModels,
     enqueueTask: (taskId, priority) =>
       enqueue(queues, "run-task", { taskId }, runTaskJobOptions(config.TASK_MAX_ATTEMPTS, priority)),
+    enqueueTasks: (tasks) =>
+      enqueueMany(
+        queues,
+        "run-task",
+        tasks.map(({ id, priority }) => ({
+          payload: { taskId: id },
+          options: runTaskJobOptions(config.TASK_MAX_ATTEMPTS, priority),
+        })),
+      ),
     taskFinished: listener.signal,
+    announceCanceled: async (taskId) => {
+      await redis.publish(taskCanceledChannel(config.QUEUE_PREFIX), String(taskId));
+    },
     healthChecks: { database: () => database.sql`select 1`, redis: () => redis.ping() },
     stripe: createStripeClient({ secretKey: config.STRIPE_SECRET_KEY, apiBaseUrl: config.STRIPE_API_BASE_URL }),
     stripeWebhookSecret: config.STRIPE_WEBHOOK_SECRET,
@@ -72,6 +91,7 @@ export function createApiDeps(config: ApiConfig, logger: Logger) {
         : undefined,
     corsOrigins: config.CORS_ORIGINS,
     limits: { maxPromptChars: config.MAX_PROMPT_CHARS, maxPendingTasksPerUser: config.MAX_PENDING_TASKS_PER_USER },
+    idempotencyTtlS: config.IDEMPOTENCY_TTL_S,
     billing: {
       mode: config.BILLING_MODE,
       markup: config.PRICE_MARKUP,

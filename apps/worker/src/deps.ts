@@ -4,14 +4,17 @@ import { createProviders } from "@aitasks/providers";
 import {
   closeQueues,
   createQueues,
+  createSubscriberConnection,
   createTaskFinishedAnnouncer,
   createWorkerConnection,
   type Queues,
+  taskCanceledChannel,
   taskFinishedChannel,
 } from "@aitasks/queue";
 import type { RunTaskDeps } from "@aitasks/tasks";
 import type { Logger } from "pino";
 import type { WorkerConfig } from "./config.js";
+import { createRunningCalls, type RunningCalls } from "./running-calls.js";
 
 /** What the job handlers need. */
 export interface WorkerDeps {
@@ -21,6 +24,8 @@ export interface WorkerDeps {
   taskRunner: Omit<RunTaskDeps, "db">;
   queues: Queues;
   logger: Logger;
+  /** The provider calls in flight here, which a cancel aborts. */
+  runningCalls: RunningCalls;
 }
 
 /**
@@ -36,10 +41,15 @@ export function createWorkerDeps(config: WorkerConfig, logger: Logger) {
   connection.on("error", (error) => logger.warn({ err: error.message }, "redis connection error"));
   const publisher = createWorkerConnection(config.REDIS_URL).on("error", () => {});
   const queues = createQueues(connection, config.QUEUE_PREFIX, (error) => logger.warn({ err: error }, "queue error"));
+  const runningCalls = createRunningCalls(
+    createSubscriberConnection(config.REDIS_URL).on("error", () => {}),
+    taskCanceledChannel(config.QUEUE_PREFIX),
+  );
   const deps: WorkerDeps = {
     config,
     logger,
     queues,
+    runningCalls,
     db: database.db,
     taskRunner: {
       pricing: config.pricing,
@@ -70,6 +80,7 @@ export function createWorkerDeps(config: WorkerConfig, logger: Logger) {
     workerOptions,
     async close() {
       await closeQueues(queues);
+      runningCalls.close();
       connection.disconnect();
       publisher.disconnect();
       await database.close();

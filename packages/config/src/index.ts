@@ -57,6 +57,8 @@ export const ApiEnv = CommonEnv.extend({
   // Unfinished (pending or processing) tasks one user may have; 0 turns the quota off.
   MAX_PENDING_TASKS_PER_USER: z.coerce.number().int().min(0).max(10_000_000).default(1000),
   MAX_PROMPT_CHARS: positiveInt(1_000_000).default(100_000),
+  // How long the answer to a request with an Idempotency-Key is kept for replay (seconds from its first request).
+  IDEMPOTENCY_TTL_S: positiveInt(31_536_000).default(86_400),
   // open: tasks need no credit (the original service); prepaid: each task is paid from its user's credit.
   BILLING_MODE: z.enum(["open", "prepaid"], { error: 'must be "open" or "prepaid"' }).default("open"),
   // Sale price = provider cost × this, for models without their own `sell` prices in PRICING_FILE.

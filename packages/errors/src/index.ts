@@ -15,6 +15,9 @@ export type ErrorCode =
   | "INSUFFICIENT_CREDIT";
 
 export class AppError extends Error {
+  /** Fields the answer carries beside the message (the status of a task that cannot be canceled). */
+  details: Readonly<Record<string, string | number | null>> = {};
+
   constructor(
     readonly code: ErrorCode,
     message: string,

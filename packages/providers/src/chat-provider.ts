@@ -6,6 +6,8 @@ export interface CompletionRequest {
   prompt: string;
   /** Bounds the completion, reasoning included. Absent: the provider's own default applies. */
   maxOutputTokens?: number | undefined;
+  /** Aborts the call (the task was canceled): it then fails with a ProviderError that is not retryable. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface Completion {
@@ -79,3 +81,7 @@ export function unconfiguredProvider(variable: string): ChatProvider {
     },
   };
 }
+
+/** What a call aborted by its `signal` fails with: the task was canceled, so there is nothing to retry. */
+export const canceledCall = (vendor: string, cause: unknown) =>
+  new ProviderError(`${vendor} call aborted: the task was canceled`, false, undefined, { cause });

@@ -1,5 +1,12 @@
 import type { MistralCore } from "@mistralai/mistralai/core.js";
-import { type ChatProvider, isRetryableStatus, ProviderError, parseRetryAfter, requireUsage } from "./chat-provider.js";
+import {
+  type ChatProvider,
+  canceledCall,
+  isRetryableStatus,
+  ProviderError,
+  parseRetryAfter,
+  requireUsage,
+} from "./chat-provider.js";
 
 export interface MistralProviderOptions {
   apiKey: string;
@@ -41,20 +48,35 @@ export function createMistralProvider(options: MistralProviderOptions): ChatProv
       }),
     })));
   return {
-    async complete({ model, prompt, maxOutputTokens }) {
+    async complete({ model, prompt, maxOutputTokens, signal }) {
       const { sdk: loaded, core } = await connect();
+      // The SDK's own timeout yields to a signal it is given, so a cancelable call carries both.
+      const timeout = AbortSignal.timeout(options.timeoutMs);
+      const failure = (error: unknown) => {
+        if (signal?.aborted) return canceledCall("Mistral", error);
+        if (timeout.aborted) {
+          return new ProviderError(`Mistral did not answer within ${options.timeoutMs} ms`, true, undefined, {
+            cause: error,
+          });
+        }
+        return toProviderError(loaded.errors, error, options.timeoutMs);
+      };
       let result: Awaited<ReturnType<MistralSdk["chat"]["chatComplete"]>>;
       try {
-        result = await loaded.chat.chatComplete(core, {
-          model,
-          messages: [{ role: "user", content: prompt }],
-          ...(maxOutputTokens === undefined ? {} : { maxTokens: maxOutputTokens }),
-        });
+        result = await loaded.chat.chatComplete(
+          core,
+          {
+            model,
+            messages: [{ role: "user", content: prompt }],
+            ...(maxOutputTokens === undefined ? {} : { maxTokens: maxOutputTokens }),
+          },
+          signal ? { signal: AbortSignal.any([signal, timeout]) } : undefined,
+        );
       } catch (error) {
-        throw toProviderError(loaded.errors, error, options.timeoutMs);
+        throw failure(error);
       }
       // The standalone function returns its errors instead of throwing them.
-      if (!result.ok) throw toProviderError(loaded.errors, result.error, options.timeoutMs);
+      if (!result.ok) throw failure(result.error);
       const response = result.value;
       const choice = response.choices?.[0];
       if (!choice) throw new ProviderError("Mistral returned no choices", true);

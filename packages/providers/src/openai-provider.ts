@@ -1,5 +1,12 @@
 import OpenAI from "openai";
-import { type ChatProvider, isRetryableStatus, ProviderError, parseRetryAfter, requireUsage } from "./chat-provider.js";
+import {
+  type ChatProvider,
+  canceledCall,
+  isRetryableStatus,
+  ProviderError,
+  parseRetryAfter,
+  requireUsage,
+} from "./chat-provider.js";
 
 export interface OpenAIProviderOptions {
   apiKey: string;
@@ -17,17 +24,21 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ChatProvid
     maxRetries: 0,
   });
   return {
-    async complete({ model, prompt, maxOutputTokens }) {
+    async complete({ model, prompt, maxOutputTokens, signal }) {
       let response: OpenAI.Chat.Completions.ChatCompletion;
       try {
-        response = await client.chat.completions.create({
-          model,
-          messages: [{ role: "user", content: prompt }],
-          // `max_tokens` is deprecated and refused by reasoning models; this one bounds reasoning and
-          // visible output together on every current model.
-          ...(maxOutputTokens === undefined ? {} : { max_completion_tokens: maxOutputTokens }),
-        });
+        response = await client.chat.completions.create(
+          {
+            model,
+            messages: [{ role: "user", content: prompt }],
+            // `max_tokens` is deprecated and refused by reasoning models; this one bounds reasoning and
+            // visible output together on every current model.
+            ...(maxOutputTokens === undefined ? {} : { max_completion_tokens: maxOutputTokens }),
+          },
+          signal ? { signal } : undefined,
+        );
       } catch (error) {
+        if (signal?.aborted) throw canceledCall("OpenAI", error);
         throw toProviderError(error, options.timeoutMs);
       }
       const choice = response.choices?.[0];

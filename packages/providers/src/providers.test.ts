@@ -17,6 +17,7 @@ afterAll(async () => {
 
 beforeEach(() => {
   fake.requests.length = 0;
+  fake.abandoned.length = 0;
   fake.setReply(() => ({ kind: "ok" }));
 });
 
@@ -177,6 +178,37 @@ describe.each(adapters)("$name provider against the fake server", ({ name, model
     expect(error.message).toContain("did not answer within 300 ms");
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(fake.requests).toHaveLength(1);
+  });
+
+  it("an aborted call (a canceled task) fails at once, not retryably, and closes the request", async () => {
+    fake.setReply(() => ({ kind: "hang" }));
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const error = await create(30_000)
+      .complete({ model, prompt: "cancel me", signal: controller.signal })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(ProviderError);
+    expect((error as ProviderError).retryable).toBe(false);
+    expect((error as ProviderError).message).toContain("canceled");
+    const abandoned = () => fake.abandoned.some((request) => request.prompt === "cancel me");
+    for (let i = 0; i < 100 && !abandoned(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(fake.abandoned.map((request) => request.prompt)).toContain("cancel me");
+  });
+
+  it("a call given a signal still times out, retryably", async () => {
+    fake.setReply(() => ({ kind: "hang" }));
+    const error = await create(300)
+      .complete({ model, prompt: "slow", signal: new AbortController().signal })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(ProviderError);
+    expect((error as ProviderError).retryable).toBe(true);
+    expect((error as ProviderError).message).toContain("did not answer within 300 ms");
   });
 
   it("a reset connection is retryable", async () => {

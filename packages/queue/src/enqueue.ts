@@ -27,3 +27,29 @@ export async function enqueue<N extends JobName>(
     clearTimeout(timer);
   }
 }
+
+/** Adds many jobs of one kind in one call (`addBulk`), bounded by `timeoutMs` as `enqueue` is. */
+export async function enqueueMany<N extends JobName>(
+  queues: Queues,
+  name: N,
+  jobs: { payload: JobPayload<N>; options?: JobsOptions }[],
+  timeoutMs = 5000,
+): Promise<void> {
+  const entry = jobCatalog[name];
+  const bulk = jobs.map(({ payload, options }) => {
+    const data = entry.payload.parse(payload);
+    return { name, data, opts: { ...options, jobId: entry.jobId(data as never) } };
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`enqueue of ${jobs.length} ${name} jobs timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  try {
+    await Promise.race([queues[entry.queue].addBulk(bulk), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

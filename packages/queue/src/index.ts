@@ -3,4 +3,5 @@ export * from "./enqueue.js";
 export * from "./job-catalog.js";
 export * from "./job-options.js";
 export * from "./queues.js";
+export * from "./task-canceled.js";
 export * from "./task-finished.js";

@@ -33,6 +33,13 @@ export async function getStats({ db, principal }: AccessContext) {
       processing: count("tasks_processing"),
       completed: count("tasks_completed"),
       failed: count("tasks_failed"),
+      // Not counted apart: every task is in one status, so the counters give it exactly.
+      canceled:
+        count("tasks_total") -
+        count("tasks_pending") -
+        count("tasks_processing") -
+        count("tasks_completed") -
+        count("tasks_failed"),
       tokens: count("tasks_tokens"),
       cost: amount("tasks_cost"),
     },

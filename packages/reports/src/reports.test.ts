@@ -243,7 +243,7 @@ describe("stats", () => {
     await book("api_cost", "1.00", "2026-01-02T00:00:00Z");
 
     expect(await getStats(asAdmin())).toEqual({
-      tasks: { total: 5, pending: 2, processing: 0, completed: 2, failed: 1, tokens: 20, cost: usd(1) },
+      tasks: { total: 5, pending: 2, processing: 0, completed: 2, failed: 1, canceled: 0, tokens: 20, cost: usd(1) },
       users: { total: 3, subscriptions: 2 },
       financials: { currency: "usd", income: usd("29.99"), expenses: usd(1), profit: usd(28.99) },
     });
@@ -293,6 +293,7 @@ describe("stats", () => {
         processing: 0,
         completed: counted!.completed,
         failed: counted!.failed,
+        canceled: 0,
         tokens: counted!.tokens,
         cost: usd(counted!.expenses),
       },

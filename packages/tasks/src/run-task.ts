@@ -36,7 +36,10 @@ export interface RunTaskDeps {
 export type RunOutcome =
   | { outcome: "completed" }
   | { outcome: "failed"; error: string }
-  /** Another run already finished it (at-least-once delivery): nothing was called or booked. */
+  /**
+   * Another run already finished it (at-least-once delivery), or it was canceled: nothing was
+   * called or booked, or the call was aborted.
+   */
   | { outcome: "skipped" }
   /** Another run holds the task until `until` (it may still be calling the provider): try again then. */
   | { outcome: "leased"; until: Date }
@@ -101,7 +104,7 @@ async function unclaimable(db: Database, taskId: number): Promise<RunOutcome> {
  * refused answer's too (the provider bills it); the completion, which alone charges the user (by
  * trigger, from `charged_usd`), is the same statement.
  */
-export async function runTask(deps: RunTaskDeps, taskId: number): Promise<RunOutcome> {
+export async function runTask(deps: RunTaskDeps, taskId: number, signal?: AbortSignal): Promise<RunOutcome> {
   const { db } = deps;
   const owner = randomUUID();
   const [task] = await claimQuery(db).execute({ taskId, owner, leaseMs: deps.leaseMs });
@@ -131,8 +134,11 @@ export async function runTask(deps: RunTaskDeps, taskId: number): Promise<RunOut
       model: task.model,
       prompt: task.input,
       ...(task.maxOutputTokens ? { maxOutputTokens: task.maxOutputTokens } : {}),
+      signal,
     });
   } catch (error) {
+    // Canceled while the provider answered: the row already says so, and its hold is released.
+    if (signal?.aborted) return { outcome: "skipped" };
     const message = error instanceof Error ? error.message : String(error);
     const retryable = !(error instanceof AppError) || error.retryable;
     if (!retryable) return fail(deps, held, taskId, message);

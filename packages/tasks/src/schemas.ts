@@ -2,9 +2,9 @@ import { POSITIVE_ID, storableText, UserIdentifier } from "@aitasks/db";
 import { PROVIDER_NAMES } from "@aitasks/providers";
 import { z } from "zod";
 
-export const TASK_STATUSES = ["pending", "processing", "completed", "failed"] as const;
+export const TASK_STATUSES = ["pending", "processing", "completed", "failed", "canceled"] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
-export const FINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(["completed", "failed"]);
+export const FINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(["completed", "failed", "canceled"]);
 
 /** A task's place in the queue: 1 runs first, 10 last; tasks of one priority run in order. */
 export const DEFAULT_PRIORITY = 5;
@@ -33,6 +33,19 @@ export const CreateTaskBody = z.object(
   { error: "body must be a JSON object" },
 );
 export type CreateTaskBody = z.infer<typeof CreateTaskBody>;
+
+/** The most tasks one batch may hold. */
+export const MAX_BATCH_TASKS = 1000;
+
+export const CreateBatchBody = z.object(
+  {
+    tasks: z
+      .array(CreateTaskBody, { error: "tasks must be an array of tasks" })
+      .min(1, "tasks must hold at least 1 task")
+      .max(MAX_BATCH_TASKS, `tasks must hold at most ${MAX_BATCH_TASKS} tasks`),
+  },
+  { error: "body must be a JSON object with a tasks array" },
+);
 
 export const SubmitQuery = z.object({
   wait: z.coerce

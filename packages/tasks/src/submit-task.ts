@@ -46,8 +46,8 @@ export interface SubmittedTask {
   model: string;
 }
 
-/** What is stored for an accepted task, beside its prompt. */
-interface Accepted {
+/** What is stored for an accepted task. */
+export interface AcceptedTask {
   provider: ProviderName;
   model: string;
   prompt: string;
@@ -62,6 +62,33 @@ interface Accepted {
  * The task keeps the prices it was accepted at; in `prepaid` it is stored only with its hold.
  */
 export async function submitTask(deps: SubmitTaskDeps, submitted: CreateTaskBody): Promise<SubmittedTask> {
+  const { task, userIdentifier } = acceptTask(deps, submitted);
+  const prepaid = deps.billing.mode === "prepaid";
+  const { maxPendingTasksPerUser } = deps.limits;
+  const id =
+    prepaid && userIdentifier
+      ? await insertHeldTask(deps.db, task, userIdentifier, maxPendingTasksPerUser)
+      : userIdentifier
+        ? await insertTaskForUser(deps.db, task, userIdentifier, maxPendingTasksPerUser)
+        : await insertTask(deps.db, task);
+
+  try {
+    await deps.enqueueTask(id, task.priority);
+  } catch (error) {
+    deps.onEnqueueFailed(id, error);
+  }
+  return { id, status: "pending", provider: task.provider, model: task.model };
+}
+
+/**
+ * A submission checked against the rules that need more than its shape (prompt length, a priced
+ * model, its output limit, a user in prepaid billing) and priced: what is stored for it, and whose
+ * it is (a user key's own user, whatever the body says).
+ */
+export function acceptTask(
+  deps: Pick<SubmitTaskDeps, "principal" | "pricing" | "defaultModels" | "billing" | "limits">,
+  submitted: CreateTaskBody,
+): { task: AcceptedTask; userIdentifier: string | undefined } {
   const body = deps.principal.role === "user" ? { ...submitted, user_id: deps.principal.identifier } : submitted;
   if (body.prompt.length > deps.limits.maxPromptChars) {
     throw new ValidationError(`prompt must be at most ${deps.limits.maxPromptChars} characters`);
@@ -76,7 +103,7 @@ export async function submitTask(deps: SubmitTaskDeps, submitted: CreateTaskBody
   if (prepaid && !body.user_id) {
     throw new ValidationError("user_id is required: in prepaid billing every task is paid from a user's credit");
   }
-  const task: Accepted = {
+  const task: AcceptedTask = {
     provider: body.provider,
     model,
     prompt: body.prompt,
@@ -87,33 +114,23 @@ export async function submitTask(deps: SubmitTaskDeps, submitted: CreateTaskBody
     price: taskPrice(modelPrice, deps.billing.markup),
     priority: body.priority ?? DEFAULT_PRIORITY,
   };
-  const { maxPendingTasksPerUser } = deps.limits;
-  const id =
-    prepaid && body.user_id
-      ? await insertHeldTask(deps.db, task, body.user_id, maxPendingTasksPerUser)
-      : body.user_id
-        ? await insertTaskForUser(deps.db, task, body.user_id, maxPendingTasksPerUser)
-        : await insertTask(deps.db, task);
-
-  try {
-    await deps.enqueueTask(id, task.priority);
-  } catch (error) {
-    deps.onEnqueueFailed(id, error);
-  }
-  return { id, status: "pending", provider: task.provider, model };
+  return { task, userIdentifier: body.user_id ?? undefined };
 }
 
+/** The hold of a prepaid task: the sale price of its usage's upper bound. */
+export const holdOf = (task: AcceptedTask) => saleOf(task.price, usageBound(task.prompt, task.maxOutputTokens!));
+
 const columns = sql`provider, model, input, max_output_tokens, price, priority`;
-const values = (task: Accepted) =>
+const values = (task: AcceptedTask) =>
   sql`${task.provider}, ${task.model}, ${task.prompt}, ${task.maxOutputTokens}, ${JSON.stringify(task.price)}::jsonb, ${task.priority}`;
 
-async function insertTask(db: Database, task: Accepted): Promise<number> {
+async function insertTask(db: Database, task: AcceptedTask): Promise<number> {
   const [row] = await db.execute<{ id: string }>(sql`
     insert into tasks (${columns}) values (${values(task)}) returning id`);
   return Number(row!.id);
 }
 
-const quotaRefused = (identifier: string, maxPending: number) =>
+export const quotaRefused = (identifier: string, maxPending: number) =>
   new RateLimitedError(
     `user ${identifier} already has ${maxPending} unfinished tasks; submit more once some have finished`,
   );
@@ -128,7 +145,7 @@ const underQuota = (userId: SQL, maxPending: number) => sql`(${maxPending}::int 
  * and stores the task linked to the user. Concurrent submissions may pass the quota together by
  * a few: it bounds a runaway client, it is not a billing limit.
  */
-async function insertTaskForUser(db: Database, task: Accepted, identifier: string, maxPending: number) {
+async function insertTaskForUser(db: Database, task: AcceptedTask, identifier: string, maxPending: number) {
   const [row] = await db.execute<{ id: string; user_id: string | null }>(sql`
     with new_user as (
       insert into users (identifier) values (${identifier}) on conflict (identifier) do nothing returning id
@@ -157,8 +174,8 @@ async function insertTaskForUser(db: Database, task: Accepted, identifier: strin
  * re-checks the condition against the row as the one before left it, so together they never
  * hold more than the balance. Nothing is stored when it does not fit.
  */
-async function insertHeldTask(db: Database, task: Accepted, identifier: string, maxPending: number) {
-  const hold = formatAmount(saleOf(task.price, usageBound(task.prompt, task.maxOutputTokens!)));
+async function insertHeldTask(db: Database, task: AcceptedTask, identifier: string, maxPending: number) {
+  const hold = formatAmount(holdOf(task));
   const [row] = await db.execute<{ id: string }>(sql`
     with held as (
       update credit_balances b set held = b.held + ${hold}::numeric

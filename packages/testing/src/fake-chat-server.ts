@@ -56,6 +56,7 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
   const requests: ReceivedRequest[] = [];
   let replyFn = reply;
   const hanging = new Set<ServerResponse>();
+  const abandoned: ReceivedRequest[] = [];
 
   const server = createServer(async (req, res) => {
     const body = await readBody(req);
@@ -127,6 +128,10 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
         );
       case "hang":
         hanging.add(res);
+        // The client gave up (its timeout, or an abort): the call is over on its side.
+        res.on("close", () => {
+          if (hanging.delete(res)) abandoned.push(request);
+        });
         return;
       case "reset":
         req.socket.destroy();
@@ -148,6 +153,8 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
     /** For `MISTRAL_BASE_URL`: the Mistral SDK adds `/v1` itself. */
     mistralServerURL: url,
     requests,
+    /** Requests answered `hang` whose client closed the connection (timed out or aborted the call). */
+    abandoned,
     setReply(fn: ReplyFn) {
       replyFn = fn;
     },

@@ -18,8 +18,10 @@ export const ERROR_CODES = {
   METHOD_NOT_ALLOWED: 405,
   REQUEST_TIMEOUT: 408,
   CONFLICT: 409,
+  IDEMPOTENCY_KEY_IN_FLIGHT: 409,
   BODY_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  IDEMPOTENCY_KEY_REUSED: 422,
   RATE_LIMITED: 429,
   HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
@@ -134,7 +136,9 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
   const extra =
     error instanceof InsufficientCreditError
       ? { available: amountToNumber(error.available), required: amountToNumber(error.required) }
-      : {};
+      : error instanceof AppError
+        ? error.details
+        : {};
   return reply.code(status).send({ error: message, code, ...extra, request_id: request.id });
 }
 

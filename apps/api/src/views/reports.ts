@@ -69,6 +69,7 @@ export function toStatsView(stats: Stats) {
       processing: tasks.processing,
       completed: tasks.completed,
       failed: tasks.failed,
+      canceled: tasks.canceled,
       total_tokens: tasks.tokens,
       total_cost: money(tasks.cost),
     },

@@ -4,7 +4,13 @@ import { DelayedError, UnrecoverableError } from "bullmq";
 import type { JobHandler } from "./job-handler.js";
 
 export const handleRunTask: JobHandler<"run-task"> = async (deps, job, { taskId }) => {
-  let result = await runTask({ db: deps.db, ...deps.taskRunner }, taskId);
+  const call = deps.runningCalls.start(taskId);
+  let result: Awaited<ReturnType<typeof runTask>>;
+  try {
+    result = await runTask({ db: deps.db, ...deps.taskRunner }, taskId, call.signal);
+  } finally {
+    call.end();
+  }
   if (result.outcome === "retryable") {
     // The queue owns retrying: another attempt with backoff, or, on the job's last attempt, the task fails.
     const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);

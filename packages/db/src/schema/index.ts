@@ -1,6 +1,7 @@
 // Every table and enum must be exported here: drizzle-kit only emits CREATE TYPE for exported enums.
 export * from "./api-keys.js";
 export * from "./credits.js";
+export * from "./idempotency-keys.js";
 export * from "./ledger-entries.js";
 export * from "./report-rollups.js";
 export * from "./stats-counters.js";

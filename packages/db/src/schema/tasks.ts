@@ -14,7 +14,7 @@ import {
 } from "drizzle-orm/pg-core";
 import { users } from "./users.js";
 
-export const taskStatus = pgEnum("task_status", ["pending", "processing", "completed", "failed"]);
+export const taskStatus = pgEnum("task_status", ["pending", "processing", "completed", "failed", "canceled"]);
 export const providerName = pgEnum("provider_name", ["openai", "mistral"]);
 
 const timestamptz = (name: string) => timestamp(name, { withTimezone: true, precision: 3 });

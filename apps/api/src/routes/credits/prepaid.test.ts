@@ -243,6 +243,29 @@ describe("holds on prepaid tasks", () => {
     });
   });
 
+  it("releases a canceled task's hold and charges it nothing", async () => {
+    await t.queues.tasks.pause();
+    try {
+      const user = await newUser("0.25");
+      const accepted = await call("POST", "/api/task", user.key, { prompt: "never mind", max_tokens: 50 });
+      expect(accepted.status).toBe(202);
+      expect(await booked(user.identifier)).toMatchObject({ held: formatAmount(holdOf("never mind", 50)) });
+
+      const canceled = await call("POST", `/api/task/${accepted.body.task_id}/cancel`, user.key);
+      expect(canceled).toMatchObject({ status: 200, body: { status: "canceled", charged: null } });
+      expect(await booked(user.identifier)).toEqual({
+        entries: "0.250000000000",
+        balance: "0.250000000000",
+        held: "0.000000000000",
+        open_holds: "0.000000000000",
+      });
+      const other = await newUser();
+      expect((await call("POST", `/api/task/${accepted.body.task_id}/cancel`, other.key)).status).toBe(404);
+    } finally {
+      await t.queues.tasks.resume();
+    }
+  });
+
   it("accepts exactly 20 of 200 concurrent submissions against a balance that covers 20 holds", async () => {
     // Held, not run: the worker is paused so that no hold is released while they arrive.
     await t.queues.tasks.pause();

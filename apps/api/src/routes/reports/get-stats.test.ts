@@ -70,7 +70,16 @@ async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean,
 describe("GET /api/stats", () => {
   it("answers zeros in the SPEC shape when nothing has happened", async () => {
     expect(await getStats()).toEqual({
-      tasks: { total: 0, pending: 0, processing: 0, completed: 0, failed: 0, total_tokens: 0, total_cost: 0 },
+      tasks: {
+        total: 0,
+        pending: 0,
+        processing: 0,
+        completed: 0,
+        failed: 0,
+        canceled: 0,
+        total_tokens: 0,
+        total_cost: 0,
+      },
       users: { total: 0, subscriptions: 0 },
       financials: { currency: "usd", total_income: 0, total_expenses: 0, profit: 0 },
     });
@@ -90,7 +99,16 @@ describe("GET /api/stats", () => {
     ];
     expect(new Set(ids).size).toBe(5);
     expect(await getStats()).toEqual({
-      tasks: { total: 5, pending: 5, processing: 0, completed: 0, failed: 0, total_tokens: 0, total_cost: 0 },
+      tasks: {
+        total: 5,
+        pending: 5,
+        processing: 0,
+        completed: 0,
+        failed: 0,
+        canceled: 0,
+        total_tokens: 0,
+        total_cost: 0,
+      },
       users: { total: 3, subscriptions: 0 },
       financials: { currency: "usd", total_income: 0, total_expenses: 0, profit: 0 },
     });
@@ -119,6 +137,7 @@ describe("GET /api/stats", () => {
       processing: 1,
       completed: 3,
       failed: 1,
+      canceled: 0,
       total_tokens: completedTokens,
       total_cost: usd(completedPico),
     });
@@ -144,6 +163,7 @@ describe("GET /api/stats", () => {
         processing: 0,
         completed: 4,
         failed: 1,
+        canceled: 0,
         total_tokens: totalTokens,
         total_cost: usd(totalPico),
       },

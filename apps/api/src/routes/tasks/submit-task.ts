@@ -39,6 +39,9 @@ export function submitTaskRoute(
     if (task.status === "failed") {
       return reply.code(502).send({ error: task.error ?? "the task failed", task_id: task.id, status: task.status });
     }
+    if (task.status === "canceled") {
+      return reply.code(409).send({ error: "the task was canceled", task_id: task.id, status: task.status });
+    }
     return reply.code(202).header("retry-after", "1").send(toSubmitted(task));
   });
 }

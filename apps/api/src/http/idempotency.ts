@@ -1,0 +1,129 @@
+import { ValidationError } from "@aitasks/errors";
+import {
+  claimIdempotencyKey,
+  fingerprintRequest,
+  type HeldIdempotencyKey,
+  idempotencyScope,
+  releaseIdempotencyKey,
+  saveIdempotentResponse,
+} from "@aitasks/tasks";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { AppDeps } from "../deps.js";
+import { type ApiErrorCode, ERROR_CODES } from "./errors.js";
+
+/**
+ * How long a claim holds while its request runs: longer than any request takes (`?wait` holds at
+ * most 60 s). A key whose process died mid-request is free again after this.
+ */
+const IN_FLIGHT_LEASE_S = 120;
+
+/** The headers of an answer that belong to it and are replayed with it; the rest are per request. */
+const REPLAYED_HEADERS = ["content-type", "location", "retry-after", "preference-applied"];
+
+const MAX_KEY_LENGTH = 255;
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+// An sf-string (RFC 8941 §3.3.3): printable ASCII between quotes, `"` and `\` escaped by `\`.
+const SF_STRING = /^"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"$/;
+
+/**
+ * The request's key, or undefined when it sent none. The draft (draft-ietf-httpapi-idempotency-key-header)
+ * makes the value a structured-field string, `"abc"`; a bare `abc` is taken too, as most clients
+ * send it, and means the same key. Either way the key is 1 to 255 printable ASCII characters.
+ */
+function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const header = request.headers["idempotency-key"];
+  if (header === undefined) return undefined;
+  // Node joins repeated headers with ", ", which could pass for one key.
+  const sent = request.raw.rawHeaders.filter((name, i) => i % 2 === 0 && name.toLowerCase() === "idempotency-key");
+  if (Array.isArray(header) || sent.length > 1)
+    throw new ValidationError("send one Idempotency-Key header, not several");
+  let key = header.trim();
+  if (key.startsWith('"')) key = SF_STRING.exec(key)?.[1]?.replace(/\\(["\\])/g, "$1") ?? "";
+  if (key.length === 0 || key.length > MAX_KEY_LENGTH || !PRINTABLE_ASCII.test(key)) {
+    throw new ValidationError(
+      `Idempotency-Key must be 1 to ${MAX_KEY_LENGTH} printable ASCII characters, as a quoted string ("abc") or bare (abc)`,
+    );
+  }
+  return key;
+}
+
+/** Answers of ours that say "try again" rather than "this is what happened": never replayed. */
+const isReplayable = (statusCode: number) => statusCode < 500 && statusCode !== 429;
+
+function refuse(request: FastifyRequest, reply: FastifyReply, code: ApiErrorCode, message: string) {
+  return reply.code(ERROR_CODES[code]).send({ error: message, code, request_id: request.id });
+}
+
+/**
+ * Makes the routes of this scope honour `Idempotency-Key` (SPEC, "The client contract"): the first
+ * request with a key runs and its answer is kept `idempotencyTtlS` seconds; the same request again
+ * gets that answer with `Idempotent-Replayed: true` and runs nothing; the key with another request
+ * is `422`; while the first still runs, `409` with `Retry-After: 1`. Keys belong to the caller
+ * (`idempotencyScope`). A 5xx or 429 answer is not kept, so a retry runs afresh; every other answer,
+ * 4xx included, is. Requests refused before this hook (authentication, rate limit, a body that
+ * cannot be parsed) claim nothing. Register it once per scope, before that scope's routes.
+ */
+export function useIdempotencyKeys(app: FastifyInstance, deps: Pick<AppDeps, "db" | "idempotencyTtlS">) {
+  const held = new WeakMap<FastifyRequest, HeldIdempotencyKey>();
+
+  app.addHook("preHandler", async (request, reply) => {
+    const key = idempotencyKeyOf(request);
+    if (key === undefined) return;
+    const ref = { scope: idempotencyScope(request.principal, request.ip), key };
+    // /api/v1 is /api under another name: the same request by either path.
+    const path = (request.routeOptions.url ?? request.url).replace(/^\/api\/v1(?=\/)/, "/api");
+    const result = await claimIdempotencyKey(deps.db, ref, {
+      requestHash: fingerprintRequest(request.method, path, request.body),
+      leaseS: IN_FLIGHT_LEASE_S,
+    });
+    switch (result.outcome) {
+      case "claimed":
+        held.set(request, result.held);
+        return;
+      case "replay":
+        return reply
+          .code(result.response.statusCode)
+          .headers({ ...result.response.headers, "idempotent-replayed": "true" })
+          .send(result.response.body);
+      case "reused":
+        return refuse(
+          request,
+          reply,
+          "IDEMPOTENCY_KEY_REUSED",
+          "this Idempotency-Key was already used for a different request; use a new key for a new request",
+        );
+      case "in_flight":
+        reply.header("retry-after", "1");
+        return refuse(
+          request,
+          reply,
+          "IDEMPOTENCY_KEY_IN_FLIGHT",
+          "a request with this Idempotency-Key is still running; try again shortly",
+        );
+    }
+  });
+
+  // Every answer passes here, the error handler's included, already serialized.
+  app.addHook("onSend", async (request, reply, payload) => {
+    const claim = held.get(request);
+    if (!claim) return payload;
+    held.delete(request);
+    try {
+      if (isReplayable(reply.statusCode) && typeof payload === "string") {
+        const headers: Record<string, string> = {};
+        for (const name of REPLAYED_HEADERS) {
+          const value = reply.getHeader(name);
+          if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : String(value);
+        }
+        const response = { statusCode: reply.statusCode, body: payload, headers };
+        await saveIdempotentResponse(deps.db, claim, response, deps.idempotencyTtlS);
+      } else {
+        await releaseIdempotencyKey(deps.db, claim);
+      }
+    } catch (error) {
+      // The answer goes out anyway (the task exists); the claim lapses with its lease.
+      request.log.warn({ err: error }, "could not record the outcome of an Idempotency-Key");
+    }
+    return payload;
+  });
+}
