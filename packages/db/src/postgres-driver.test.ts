@@ -6,7 +6,7 @@ import postgres from "postgres";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDatabase } from "./client.js";
 
-// The two bugs of postgres.js 3.4.9 that patches/postgres+3.4.9.patch fixes (patches/README.md).
+// The bugs of postgres.js 3.4.9 that patches/postgres+3.4.9.patch fixes (patches/README.md).
 
 // 1. The pool keeps its connections in queues (src/queue.js, not exported): unpatched, a queue that
 // never empties keeps every spent slot, and each move of a connection scans them all, so a pool
@@ -148,6 +148,36 @@ describe("a connection that fails", () => {
     } finally {
       await sql.end({ timeout: 1 });
       await proxy.close();
+    }
+  }, 20_000);
+
+  it("rejects the rollback of a transaction whose connection died, instead of throwing out of a timer", async () => {
+    const sql = postgres(env.databaseUrl, { max: 2, onnotice: () => {} });
+    const admin = postgres(env.databaseUrl, { max: 1, onnotice: () => {} });
+    // Unpatched, the rollback was written to the closed socket from a setImmediate: an uncaught
+    // TypeError, which our process handlers turn into an exit of the API.
+    const uncaught: unknown[] = [];
+    const record = (error: unknown) => uncaught.push(error);
+    process.on("uncaughtException", record);
+    try {
+      const outcome = await sql
+        .begin(async (tx) => {
+          const [row] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
+          setTimeout(() => admin`select pg_terminate_backend(${row!.pid})`.catch(() => {}), 200);
+          await tx`select pg_sleep(5)`;
+        })
+        .then(
+          () => "committed",
+          (error: Error & { code?: string }) => error.code ?? error.message,
+        );
+      expect(outcome).toMatch(/CONNECTION_CLOSED|57P01/);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(uncaught).toEqual([]);
+      expect(await sql`select 4 as four`).toEqual([{ four: 4 }]);
+    } finally {
+      process.off("uncaughtException", record);
+      await sql.end({ timeout: 1 });
+      await admin.end({ timeout: 1 });
     }
   }, 20_000);
 });
