@@ -569,6 +569,22 @@ describe("GET /api/ledger", () => {
     expect((await get(`/api/ledger?from=${from}`)).json()).toMatchObject({ from, to: from });
   });
 
+  it("answers HEAD with the headers of the answer and no body", async () => {
+    for (const [accept, type] of [
+      ["application/json", /^application\/json/],
+      ["text/csv", /^text\/csv/],
+    ] as const) {
+      const response = await testApp.app.inject({
+        method: "HEAD",
+        url: "/api/ledger?from=2026-01-01&to=2026-12-31",
+        headers: { authorization: `Bearer ${ADMIN}`, accept },
+      });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers["content-type"]).toMatch(type);
+      expect(response.body).toBe("");
+    }
+  });
+
   it("accepts a range of 366 days, both ends counted", async () => {
     const leapYear = await get("/api/ledger?from=2032-01-01&to=2032-12-31");
     expect(leapYear.json()).toEqual({ from: "2032-01-01", to: "2032-12-31", entries: [] });

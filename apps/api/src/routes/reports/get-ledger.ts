@@ -22,8 +22,6 @@ export function getLedgerRoute(app: FastifyInstance, deps: Pick<AppDeps, "db">) 
     const { from, to, format } = parseInput(LedgerQuery, request.query);
     const csv = format ? format === "csv" : prefersCsv(request.headers.accept);
     const entries = await listLedger({ db: deps.db, principal: request.principal }, { from, to });
-    // Read and sent a page at a time; a client that leaves destroys the stream, and the reading stops.
-    const body = Readable.from(csv ? toLedgerCsv(entries) : toLedgerJson({ from, to }, entries));
     reply.header("vary", "accept");
     if (csv) {
       reply
@@ -32,6 +30,9 @@ export function getLedgerRoute(app: FastifyInstance, deps: Pick<AppDeps, "db">) 
     } else {
       reply.header("content-type", "application/json; charset=utf-8");
     }
-    return reply.send(body);
+    // HEAD (which Fastify serves from this route) gets the headers only: the rest is not read.
+    if (request.method === "HEAD") return reply.send();
+    // Read and sent a page at a time; a client that leaves destroys the stream, and the reading stops.
+    return reply.send(Readable.from(csv ? toLedgerCsv(entries) : toLedgerJson({ from, to }, entries)));
   });
 }
