@@ -19,6 +19,9 @@ export function formatAmount(pico: bigint): string {
   return `${sign}${abs / UNIT}.${(abs % UNIT).toString().padStart(SCALE, "0")}`;
 }
 
+/** The smaller of two exact amounts. */
+export const minAmount = (a: bigint, b: bigint): bigint => (a < b ? a : b);
+
 /** For JSON only: the nearest double to an exact amount (SPEC: money is a JSON number). */
 export const amountToNumber = (pico: bigint): number => Number(formatAmount(pico));
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type Database, formatAmount, parseAmount, preparedPerDatabase, tasks } from "@aitasks/db";
+import { type Database, formatAmount, minAmount, parseAmount, preparedPerDatabase, tasks } from "@aitasks/db";
 import { AppError } from "@aitasks/errors";
 import {
   costOf,
@@ -155,7 +155,7 @@ export async function runTask(deps: RunTaskDeps, taskId: number, signal?: AbortS
   // Never more than the hold: the hold is the price the user agreed to, and the output limit sent
   // to the provider keeps the usage within it (a provider that overran it is not billed to them).
   const sale = saleOf(price, completion.usage);
-  const charged = task.holdUsd === null ? null : formatAmount(min(sale, parseAmount(task.holdUsd)));
+  const charged = task.holdUsd === null ? null : formatAmount(minAmount(sale, parseAmount(task.holdUsd)));
   const booked = await db.execute(sql`
     with done as (
       update tasks set status = 'completed', output = ${completion.text}, prompt_tokens = ${promptTokens},
@@ -175,8 +175,6 @@ export async function runTask(deps: RunTaskDeps, taskId: number, signal?: AbortS
   await deps.onFinished(taskId);
   return { outcome: "completed" };
 }
-
-const min = (a: bigint, b: bigint) => (a < b ? a : b);
 
 /** The prices the task was accepted at; a task stored without them is priced from today's table. */
 function frozenPrice(

@@ -1,4 +1,4 @@
-import { creditEntries, formatAmount, ledgerEntries, parseAmount, type Transaction } from "@aitasks/db";
+import { creditEntries, formatAmount, ledgerEntries, minAmount, parseAmount, type Transaction } from "@aitasks/db";
 import { and, eq, isNotNull, sql } from "drizzle-orm";
 import { bookCredit } from "../credits/credit-entry.js";
 import type { BalanceTransactionObject, RefundObject } from "../schemas.js";
@@ -96,7 +96,7 @@ async function claimRunningTotal(
       - coalesce(sum(amount_usd) filter (where stripe_object_id like '%/claimed'), 0))::text as amount
     from ledger_entries
     where category = 'refund' and stripe_charge_id = ${chargeId} and currency = ${refunded.currency}`);
-  const share = min(-parseAmount(refunded.amount), parseAmount(unclaimed?.amount ?? "0"));
+  const share = minAmount(-parseAmount(refunded.amount), parseAmount(unclaimed?.amount ?? "0"));
   if (share <= 0n) return;
   const sourceKey = `${refund.id}/claimed`;
   const amount = formatAmount(share);
@@ -118,8 +118,6 @@ async function claimRunningTotal(
     occurredAt,
   });
 }
-
-const min = (a: bigint, b: bigint) => (a < b ? a : b);
 
 /** The user a charge's payment was booked for. */
 export async function userOfCharge(tx: Transaction, chargeId: string | null): Promise<number | null> {
