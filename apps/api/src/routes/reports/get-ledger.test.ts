@@ -491,7 +491,8 @@ describe("GET /api/ledger", () => {
       response.setEncoding("utf8");
       const [firstPiece] = (await once(response, "data")) as [string];
       response.pause();
-      await expect.poll(() => serverSide?.writableNeedDrain, { timeout: 10_000 }).toBe(true);
+      // Generous: a loaded CI machine writes the 20 MB slowly.
+      await expect.poll(() => serverSide?.writableNeedDrain, { timeout: 40_000, interval: 50 }).toBe(true);
       return { response, received: [firstPiece] };
     }
 
