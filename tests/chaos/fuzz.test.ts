@@ -757,6 +757,9 @@ function request(
   return { method, url: `${path}${joinQuery(query)}`, headers: all, payload: payloadOf(body) };
 }
 
+/** `FUZZ_SEED=<seed>` replays the cases of a failed run (fast-check prints the seed). */
+const REPLAY_SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined;
+
 /** Runs one property and counts its cases. */
 async function check<Ts extends [unknown, ...unknown[]]>(
   numRuns: number,
@@ -769,7 +772,7 @@ async function check<Ts extends [unknown, ...unknown[]]>(
       cases++;
       await predicate(...args);
     }),
-    { numRuns },
+    { numRuns, ...(REPLAY_SEED === undefined ? {} : { seed: REPLAY_SEED }) },
   );
   totalCases += cases;
 }
