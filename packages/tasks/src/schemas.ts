@@ -11,6 +11,21 @@ export const DEFAULT_PRIORITY = 5;
 
 const text = (field: string) => z.string({ error: `${field} must be a string` });
 
+/** The longest `callback_url` accepted: longer ones are refused rather than cut. */
+export const MAX_CALLBACK_URL_LENGTH = 2048;
+
+/** An absolute http(s) URL; whether its host may be called is checked when the task is submitted. */
+const CallbackUrl = text("callback_url")
+  .max(MAX_CALLBACK_URL_LENGTH, `callback_url must be at most ${MAX_CALLBACK_URL_LENGTH} characters`)
+  .refine((value) => {
+    if (!URL.canParse(value)) return false;
+    const url = new URL(value);
+    return (url.protocol === "https:" || url.protocol === "http:") && url.hostname !== "";
+  }, "callback_url must be an absolute http:// or https:// URL")
+  .refine((value) => !URL.canParse(value) || new URL(value).username + new URL(value).password === "", {
+    message: "callback_url must not carry a user name or password",
+  });
+
 export const CreateTaskBody = z.object(
   {
     prompt: storableText("prompt").refine((prompt) => prompt.trim().length > 0, "prompt must not be empty"),
@@ -29,6 +44,8 @@ export const CreateTaskBody = z.object(
       .min(1, "priority must be from 1 (first) to 10")
       .max(10, "priority must be from 1 (first) to 10")
       .optional(),
+    stream: z.boolean({ error: "stream must be true or false" }).optional(),
+    callback_url: CallbackUrl.optional(),
   },
   { error: "body must be a JSON object" },
 );

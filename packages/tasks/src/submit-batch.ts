@@ -74,16 +74,19 @@ export async function submitBatch(deps: SubmitBatchDeps, items: CreateTaskBody[]
       max_output_tokens: task.maxOutputTokens,
       price: task.price,
       priority: task.priority,
+      stream: task.stream,
+      callback_url: task.callbackUrl,
       user_id: userIdentifier ? (userIds.get(userIdentifier) ?? null) : null,
       hold_usd: prepaid ? formatAmount(holdOf(task)) : null,
     }));
     // One statement for the whole batch; ids are drawn in the items' order, so sorted they match it.
     const inserted = await tx.execute<{ id: string }>(sql`
-      insert into tasks (provider, model, input, max_output_tokens, price, priority, user_id, hold_usd)
-      select provider, model, input, max_output_tokens, price, priority, user_id, hold_usd
+      insert into tasks (provider, model, input, max_output_tokens, price, priority, stream, callback_url, user_id,
+        hold_usd)
+      select provider, model, input, max_output_tokens, price, priority, stream, callback_url, user_id, hold_usd
       from rows from (jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as (
         provider provider_name, model text, input text, max_output_tokens int, price jsonb, priority smallint,
-        user_id bigint, hold_usd numeric)) with ordinality as item
+        stream boolean, callback_url text, user_id bigint, hold_usd numeric)) with ordinality as item
       order by ordinality
       returning id`);
     return inserted.map((row) => Number(row.id)).sort((a, b) => a - b);

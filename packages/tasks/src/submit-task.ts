@@ -54,6 +54,8 @@ export interface AcceptedTask {
   maxOutputTokens: number | null;
   price: TaskPrice;
   priority: number;
+  stream: boolean;
+  callbackUrl: string | null;
 }
 
 /**
@@ -113,6 +115,8 @@ export function acceptTask(
       body.max_tokens ?? (prepaid ? Math.min(deps.billing.defaultMaxOutputTokens, modelPrice.maxOutputTokens) : null),
     price: taskPrice(modelPrice, deps.billing.markup),
     priority: body.priority ?? DEFAULT_PRIORITY,
+    stream: body.stream ?? false,
+    callbackUrl: body.callback_url ?? null,
   };
   return { task, userIdentifier: body.user_id ?? undefined };
 }
@@ -120,9 +124,9 @@ export function acceptTask(
 /** The hold of a prepaid task: the sale price of its usage's upper bound. */
 export const holdOf = (task: AcceptedTask) => saleOf(task.price, usageBound(task.prompt, task.maxOutputTokens!));
 
-const columns = sql`provider, model, input, max_output_tokens, price, priority`;
+const columns = sql`provider, model, input, max_output_tokens, price, priority, stream, callback_url`;
 const values = (task: AcceptedTask) =>
-  sql`${task.provider}, ${task.model}, ${task.prompt}, ${task.maxOutputTokens}, ${JSON.stringify(task.price)}::jsonb, ${task.priority}`;
+  sql`${task.provider}, ${task.model}, ${task.prompt}, ${task.maxOutputTokens}, ${JSON.stringify(task.price)}::jsonb, ${task.priority}, ${task.stream}, ${task.callbackUrl}`;
 
 async function insertTask(db: Database, task: AcceptedTask): Promise<number> {
   const [row] = await db.execute<{ id: string }>(sql`

@@ -36,6 +36,8 @@ export function toTaskView(task: TaskRecord) {
     reasoning_tokens: task.reasoningTokens,
     max_tokens: task.maxOutputTokens,
     priority: task.priority,
+    stream: task.stream,
+    callback_url: task.callbackUrl,
     cost: usd(task.costUsd),
     charged: usd(task.chargedUsd),
     price: priceView(task.price),

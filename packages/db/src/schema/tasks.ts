@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import {
   bigint,
   bigserial,
+  boolean,
   index,
   integer,
   jsonb,
@@ -49,6 +50,11 @@ export const tasks = pgTable(
     attempts: integer("attempts").notNull().default(0),
     // 1 (first) to 10, as the client asked (default 5); its queue job carries the same priority.
     priority: smallint("priority").notNull().default(5),
+    // The client asked for the output as it is written (`"stream": true`): the provider streams it
+    // and each piece is published as a task event.
+    stream: boolean("stream").notNull().default(false),
+    // Where the task's view is POSTed, signed, when it ends; null: no callback.
+    callbackUrl: text("callback_url"),
     // The run that holds the task while it is `processing`, and until when: another run takes over
     // only an expired lease, and only the holder may finish the task.
     leaseOwner: text("lease_owner"),

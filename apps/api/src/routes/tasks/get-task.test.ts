@@ -63,6 +63,8 @@ describe("GET /api/task/:id", () => {
       reasoning_tokens: null,
       max_tokens: null,
       priority: 5,
+      stream: false,
+      callback_url: null,
       cost: null,
       charged: null,
       // Frozen at acceptance; open billing sells at cost (USD per 1M tokens).
@@ -174,6 +176,8 @@ describe("GET /api/task/:id of a task a worker ran", () => {
       reasoning_tokens: 0,
       max_tokens: null,
       priority: 5,
+      stream: false,
+      callback_url: null,
       // gpt-4o-mini: $0.15 per 1M input tokens, $0.60 per 1M output tokens.
       cost: (usage.promptTokens * 150_000 + usage.completionTokens * 600_000) / 1e12,
       // Open billing: nothing is charged to the user.
