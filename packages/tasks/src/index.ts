@@ -8,4 +8,5 @@ export * from "./schemas.js";
 export * from "./submit-batch.js";
 export * from "./submit-task.js";
 export * from "./task-record.js";
+export * from "./task-views.js";
 export * from "./wait-for-task.js";

@@ -1,8 +1,7 @@
-import { cancelTask, TaskIdParams } from "@aitasks/tasks";
+import { cancelTask, TaskIdParams, toTaskView } from "@aitasks/tasks";
 import type { FastifyInstance } from "fastify";
 import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
-import { toTaskView } from "../../views/tasks.js";
 
 /** POST /api/task/:id/cancel: the task, now `canceled`; 409 with its status if it had finished. */
 export function cancelTaskRoute(app: FastifyInstance, deps: Pick<AppDeps, "db" | "announceCanceled">) {

@@ -1,8 +1,7 @@
-import { getTask, TaskIdParams } from "@aitasks/tasks";
+import { getTask, TaskIdParams, toTaskView } from "@aitasks/tasks";
 import type { FastifyInstance } from "fastify";
 import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
-import { toTaskView } from "../../views/tasks.js";
 
 export function getTaskRoute(app: FastifyInstance, deps: Pick<AppDeps, "db">) {
   app.get("/task/:id", async (request) => {

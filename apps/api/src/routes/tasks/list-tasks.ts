@@ -1,8 +1,7 @@
-import { ListTasksQuery, listTasks } from "@aitasks/tasks";
+import { ListTasksQuery, listTasks, toTaskListItem } from "@aitasks/tasks";
 import type { FastifyInstance } from "fastify";
 import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
-import { toTaskListItem } from "../../views/tasks.js";
 
 export function listTasksRoute(app: FastifyInstance, deps: Pick<AppDeps, "db">) {
   app.get("/tasks", async (request) => {

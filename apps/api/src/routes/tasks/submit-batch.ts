@@ -1,8 +1,7 @@
-import { CreateBatchBody, submitBatch } from "@aitasks/tasks";
+import { CreateBatchBody, submitBatch, toSubmitted } from "@aitasks/tasks";
 import type { FastifyInstance } from "fastify";
 import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
-import { toSubmitted } from "../../views/tasks.js";
 
 /** POST /api/tasks/batch: 1 to 1,000 tasks, stored all or none, queued in one call. */
 export function submitBatchRoute(

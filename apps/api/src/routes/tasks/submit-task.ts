@@ -1,9 +1,8 @@
-import { CreateTaskBody, SubmitQuery, submitTask, waitForTask } from "@aitasks/tasks";
+import { CreateTaskBody, SubmitQuery, submitTask, toCompletedAnswer, toSubmitted, waitForTask } from "@aitasks/tasks";
 import type { FastifyInstance } from "fastify";
 import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
 import { preferredWait } from "../../http/prefer.js";
-import { toCompletedAnswer, toSubmitted } from "../../views/tasks.js";
 
 /** The longest a request may wait for its task (`?wait`, `Prefer: wait`), as SubmitQuery allows. */
 const MAX_WAIT_S = 60;

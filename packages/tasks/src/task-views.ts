@@ -1,7 +1,9 @@
 import { type PerMillion, readTaskPrice } from "@aitasks/providers";
-import type { TaskRecord } from "@aitasks/tasks";
+import type { TaskRecord } from "./task-record.js";
 
-// The task JSON shapes of the API (docs/api.md), built here only: the domain returns records.
+// The task JSON shapes of the API (docs/api.md), built here only: the domain returns records. They
+// live beside the domain rather than in the API because the worker sends one too: a callback's body
+// is the task view.
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 // `numeric` arrives as an exact decimal string; JSON carries money as a number (SPEC).
