@@ -867,6 +867,87 @@ describe("fuzzing every endpoint: never a 5xx, always a JSON answer, never a han
     });
   });
 
+  it("POST /api/task/:id/cancel with random ids", async () => {
+    const id = fc.oneof(
+      fc.integer({ min: 1, max: 3_000 }).map(String),
+      fc.constantFrom("0", "-1", "01", "1.5", "%00", "..", "9223372036854775808", "abc"),
+      nastyString.filter((s) => s.length < 500).map(encode),
+    );
+    await check(runs(300), [prefix, id, headersOnly, noBodyMostly], async (p, taskId, [headers, type], body) => {
+      const req = request("POST", `${p}/task/${taskId}/cancel`, [], type, headers, body);
+      const { res, body: answer } = await exchange(req);
+      if (res.status === 200) expect(answer).toMatchObject({ id: Number(taskId), status: "canceled" });
+      if (POSITIVE_ID.test(taskId) && res.status < 500) expect([200, 400, 404, 409, 413, 415]).toContain(res.status);
+    });
+  });
+
+  it("GET /api/task/:id/events with random ids and Last-Event-ID headers", async () => {
+    // Ids of tasks that do not exist, or that are not ids: a stream that opened would not end.
+    const id = fc.oneof(
+      fc.bigInt({ min: 10n ** 12n, max: 10n ** 15n }).map(String),
+      fc.constantFrom("0", "-1", "01", "1.5", "%00", "..", "9223372036854775808", "abc", "%ED%A0%80"),
+    );
+    const lastEventId = fc.oneof(
+      fc.constantFrom("0", "end", "1.0", "3.17", "0.5", "1.", ".1", "-1", "1.2.3", "9999999.0", "END", ""),
+      fc.string({ maxLength: 40 }),
+      nastyString.filter((s) => s.length < 200),
+    );
+    await check(runs(300), [prefix, id, lastEventId, headersOnly], async (p, taskId, last, [headers, type]) => {
+      const req = request(
+        "GET",
+        `${p}/task/${taskId}/events`,
+        [],
+        type,
+        { ...headers, "last-event-id": last },
+        {
+          kind: "none",
+        },
+      );
+      const { res } = await exchange(req);
+      expect(res.status, describeExchange(req, res)).toBeGreaterThanOrEqual(400);
+    });
+  });
+
+  it("POST /api/task and /api/tasks/batch with random Idempotency-Key, Prefer, priority, stream and callback_url", async () => {
+    const item = bodyFor({
+      prompt: fc.oneof(fc.constant("fuzzed"), fc.string({ minLength: 1, maxLength: 50 })),
+      priority: fc.oneof(fc.integer({ min: -2, max: 12 }), fc.constantFrom(1.5, "5", null, 1e308)),
+      stream: fc.oneof(fc.boolean(), fc.constantFrom("true", 1, null)),
+      callback_url: fc.oneof(
+        fc.constantFrom(
+          "ftp://example.com/x",
+          "http://127.0.0.1/x",
+          "http://localhost/x",
+          "http://[::1]/x",
+          "http://169.254.169.254/latest",
+          "https://user:pw@example.com/",
+          "not a url",
+          "",
+          `https://example.com/${"a".repeat(2_100)}`,
+        ),
+        fc.webUrl(),
+      ),
+    });
+    const idempotencyKey = fc.oneof(
+      fc.constantFrom("key-1", "", " ", "a".repeat(256), "ключ", "\u0001"),
+      fc.string({ maxLength: 300 }),
+    );
+    const prefer = fc.oneof(
+      fc.constantFrom("wait=0", "wait=1", "wait=61", "wait=-1", "wait=abc", "respond-async", "wait=1, wait=2", ""),
+      fc.string({ maxLength: 40 }),
+    );
+    const batch = fc.boolean();
+    await check(runs(400), [prefix, idempotencyKey, prefer, item, batch], async (p, key, preference, spec, asBatch) => {
+      // A wait the fuzzer asked for would hold the request past its deadline: no worker runs here.
+      const headers = { "idempotency-key": key, prefer: preference.replace(/wait\s*=\s*\d+/gi, "wait=0") };
+      const body: BodySpec =
+        asBatch && spec.kind === "value" ? { kind: "value", value: { tasks: [spec.value] } } : spec;
+      const req = request("POST", asBatch ? `${p}/tasks/batch` : `${p}/task`, [], "application/json", headers, body);
+      const { res } = await exchange(req);
+      expect([200, 202, 400, 401, 402, 404, 409, 413, 415, 422, 429], describeExchange(req, res)).toContain(res.status);
+    });
+  });
+
   it("GET /api/tasks with random queries", async () => {
     await check(runs(900), [prefix, anyQuery, headersOnly], async (p, query, [headers, type]) => {
       const req = request("GET", `${p}/tasks`, query, type, headers, { kind: "none" });

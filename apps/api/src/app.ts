@@ -19,9 +19,11 @@ import { getReportRoute } from "./routes/reports/get-report.js";
 import { getStatsRoute } from "./routes/reports/get-stats.js";
 import { cancelTaskRoute } from "./routes/tasks/cancel-task.js";
 import { getTaskRoute } from "./routes/tasks/get-task.js";
+import { listCallbacksRoute } from "./routes/tasks/list-callbacks.js";
 import { listTasksRoute } from "./routes/tasks/list-tasks.js";
 import { submitBatchRoute } from "./routes/tasks/submit-batch.js";
 import { submitTaskRoute } from "./routes/tasks/submit-task.js";
+import { taskEventsRoute } from "./routes/tasks/task-events.js";
 import { stripeWebhookRoutes } from "./routes/webhooks/stripe-webhook.js";
 
 /** Builds the HTTP app around its dependencies. It never listens: main.ts does, tests inject. */
@@ -66,6 +68,8 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
             submitBatchRoute(idempotent, deps);
           });
           getTaskRoute(authenticated, deps);
+          taskEventsRoute(authenticated, deps);
+          listCallbacksRoute(authenticated, deps);
           cancelTaskRoute(authenticated, deps);
           listTasksRoute(authenticated, deps);
           getReportRoute(authenticated, deps);

@@ -172,6 +172,14 @@ const MATRIX: [string, Row][] = [
   ["GET /api/task/:alice's", { method: "GET", url: () => `/api/task/${tasks.alice}`, expected: own(200, 404) }],
   ["GET /api/v1/task/:alice's", { method: "GET", url: () => `/api/v1/task/${tasks.alice}`, expected: own(200, 404) }],
   ["GET /api/task/:unknown", { method: "GET", url: () => "/api/task/999999999", expected: own(404, 404) }],
+  [
+    "GET /api/task/:alice's/callbacks",
+    { method: "GET", url: () => `/api/task/${tasks.alice}/callbacks`, expected: own(200, 404) },
+  ],
+  [
+    "GET /api/v1/task/:alice's/callbacks",
+    { method: "GET", url: () => `/api/v1/task/${tasks.alice}/callbacks`, expected: own(200, 404) },
+  ],
   ["GET /api/tasks", { method: "GET", url: () => "/api/tasks", expected: own(200, 200) }],
   ["GET /api/v1/tasks", { method: "GET", url: () => "/api/v1/tasks", expected: own(200, 200) }],
   [

@@ -1,5 +1,6 @@
 import { adminKeyDigests } from "@aitasks/auth";
 import { type CheckoutDeps, createStripeClient } from "@aitasks/billing";
+import { createCallbackUrlCheck, resolveWithSystem } from "@aitasks/callbacks";
 import { createDatabase, type Database } from "@aitasks/db";
 import type { PricingTable, ProviderName } from "@aitasks/providers";
 import {
@@ -7,19 +8,22 @@ import {
   createProducerConnection,
   createQueues,
   createSubscriberConnection,
+  createTaskOutputReader,
+  deliverCallbackJobOptions,
   enqueue,
   enqueueMany,
   type Queues,
   runTaskJobOptions,
   taskCanceledChannel,
-  taskFinishedChannel,
+  taskOutputChannel,
+  taskStatusChannel,
 } from "@aitasks/queue";
-import type { BillingRules, TaskFinishedSignal } from "@aitasks/tasks";
+import type { BillingRules, TaskChangeFeed, TaskFinishedSignal, TaskOutputSource } from "@aitasks/tasks";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { ApiConfig } from "./config.js";
 import type { RateLimitOptions } from "./plugins/rate-limit.js";
-import { createTaskFinishedListener } from "./task-finished-listener.js";
+import { createTaskListener } from "./task-listener.js";
 
 export type HealthCheck = () => Promise<unknown>;
 
@@ -31,8 +35,17 @@ export interface AppDeps extends CheckoutDeps {
   enqueueTask: (taskId: number, priority: number) => Promise<void>;
   enqueueTasks: (tasks: { id: number; priority: number }[]) => Promise<void>;
   taskFinished: TaskFinishedSignal;
+  /** What event streams follow: tasks' changes as announced, and streamed runs' text so far. */
+  taskEvents: { changes: TaskChangeFeed; outputs: TaskOutputSource; heartbeatMs: number };
   /** Tells the workers a task was canceled, so the one running it aborts its provider call. */
   announceCanceled: (taskId: number) => Promise<void>;
+  /**
+   * Checks a callback_url's host on submit (public addresses only, unless CALLBACK_ALLOW_PRIVATE_NETWORKS);
+   * undefined without CALLBACK_SIGNING_SECRET: callbacks are not configured, and refused.
+   */
+  checkCallbackUrl: ((url: string) => Promise<void>) | undefined;
+  /** Queues the callback of a task that ended here (a cancel). */
+  enqueueCallback: (taskId: number) => Promise<void>;
   healthChecks: { database: HealthCheck; redis: HealthCheck };
   stripeWebhookSecret: string | undefined;
   /** SHA-256 digests of ADMIN_API_KEY; empty means open mode. */
@@ -58,9 +71,13 @@ export function createApiDeps(config: ApiConfig, logger: Logger) {
   const queues: Queues = createQueues(redis, config.QUEUE_PREFIX, (error) =>
     logger.warn({ err: error }, "queue error"),
   );
-  const listener = createTaskFinishedListener(
+  const listener = createTaskListener(
     createSubscriberConnection(config.REDIS_URL).on("error", () => {}),
-    taskFinishedChannel(config.QUEUE_PREFIX),
+    {
+      status: taskStatusChannel(config.QUEUE_PREFIX),
+      canceled: taskCanceledChannel(config.QUEUE_PREFIX),
+      output: taskOutputChannel(config.QUEUE_PREFIX),
+    },
   );
   const deps: AppDeps = {
     db: database.db,
@@ -78,6 +95,24 @@ export function createApiDeps(config: ApiConfig, logger: Logger) {
         })),
       ),
     taskFinished: listener.signal,
+    taskEvents: {
+      changes: listener.changes,
+      outputs: createTaskOutputReader(redis, config.QUEUE_PREFIX),
+      heartbeatMs: config.EVENTS_HEARTBEAT_MS,
+    },
+    checkCallbackUrl: config.CALLBACK_SIGNING_SECRET
+      ? createCallbackUrlCheck({
+          allowPrivateNetworks: config.CALLBACK_ALLOW_PRIVATE_NETWORKS,
+          resolveHost: resolveWithSystem,
+        })
+      : undefined,
+    enqueueCallback: (taskId) =>
+      enqueue(
+        queues,
+        "deliver-callback",
+        { taskId },
+        deliverCallbackJobOptions(config.CALLBACK_MAX_ATTEMPTS, config.CALLBACK_RETRY_BASE_MS),
+      ),
     announceCanceled: async (taskId) => {
       await redis.publish(taskCanceledChannel(config.QUEUE_PREFIX), String(taskId));
     },

@@ -1,3 +1,4 @@
+import { type DeliverCallbackDeps, resolveWithSystem } from "@aitasks/callbacks";
 import type { Database } from "@aitasks/db";
 import { createDatabase } from "@aitasks/db";
 import { createProviders } from "@aitasks/providers";
@@ -5,11 +6,14 @@ import {
   closeQueues,
   createQueues,
   createSubscriberConnection,
-  createTaskFinishedAnnouncer,
+  createTaskOutputWriter,
+  createTaskStatusAnnouncer,
   createWorkerConnection,
+  deliverCallbackJobOptions,
+  enqueue,
   type Queues,
   taskCanceledChannel,
-  taskFinishedChannel,
+  taskStatusChannel,
 } from "@aitasks/queue";
 import type { RunTaskDeps } from "@aitasks/tasks";
 import type { Logger } from "pino";
@@ -18,7 +22,10 @@ import { createRunningCalls, type RunningCalls } from "./running-calls.js";
 
 /** What the job handlers need. */
 export interface WorkerDeps {
-  config: Pick<WorkerConfig, "TASK_MAX_ATTEMPTS" | "RECONCILE_AFTER_MS">;
+  config: Pick<
+    WorkerConfig,
+    "TASK_MAX_ATTEMPTS" | "RECONCILE_AFTER_MS" | "CALLBACK_MAX_ATTEMPTS" | "CALLBACK_RETRY_BASE_MS"
+  >;
   db: Database;
   /** What running a task needs besides the database: the providers, prices, limits, the announcer. */
   taskRunner: Omit<RunTaskDeps, "db">;
@@ -26,6 +33,10 @@ export interface WorkerDeps {
   logger: Logger;
   /** The provider calls in flight here, which a cancel aborts. */
   runningCalls: RunningCalls;
+  /** What delivering a callback needs besides the database: the secret, the limits, the network policy. */
+  callbacks: Omit<DeliverCallbackDeps, "db">;
+  /** Queues a finished task's callback; a lost one is queued again by the reconciler. */
+  enqueueCallback: (taskId: number) => Promise<void>;
 }
 
 /**
@@ -45,12 +56,28 @@ export function createWorkerDeps(config: WorkerConfig, logger: Logger) {
     createSubscriberConnection(config.REDIS_URL).on("error", () => {}),
     taskCanceledChannel(config.QUEUE_PREFIX),
   );
+  const announceStatus = createTaskStatusAnnouncer(publisher, taskStatusChannel(config.QUEUE_PREFIX));
+  const enqueueCallback = (taskId: number) =>
+    enqueue(
+      queues,
+      "deliver-callback",
+      { taskId },
+      deliverCallbackJobOptions(config.CALLBACK_MAX_ATTEMPTS, config.CALLBACK_RETRY_BASE_MS),
+    );
   const deps: WorkerDeps = {
     config,
     logger,
     queues,
     runningCalls,
     db: database.db,
+    callbacks: {
+      signingSecret: config.CALLBACK_SIGNING_SECRET,
+      maxAttempts: config.CALLBACK_MAX_ATTEMPTS,
+      retryBaseMs: config.CALLBACK_RETRY_BASE_MS,
+      timeoutMs: config.CALLBACK_TIMEOUT_MS,
+      policy: { allowPrivateNetworks: config.CALLBACK_ALLOW_PRIVATE_NETWORKS, resolveHost: resolveWithSystem },
+    },
+    enqueueCallback,
     taskRunner: {
       pricing: config.pricing,
       providers: createProviders({
@@ -62,8 +89,19 @@ export function createWorkerDeps(config: WorkerConfig, logger: Logger) {
       maxRuns: config.TASK_MAX_ATTEMPTS + 2,
       // A task's lease lives as long as its job's lock: a stalled job is retaken when both have expired.
       leaseMs: config.WORKER_LOCK_DURATION_MS,
-      // Wakes API requests waiting on finished tasks; a lost message only delays them to their deadline.
-      onFinished: createTaskFinishedAnnouncer(publisher, taskFinishedChannel(config.QUEUE_PREFIX)),
+      // Event streams show it; a lost message is made up at their next heartbeat.
+      onStarted: (taskId) => announceStatus(taskId, "processing"),
+      output: createTaskOutputWriter(publisher, config.QUEUE_PREFIX),
+      // Queues the task's callback (a lost enqueue is the reconciler's), and wakes API requests
+      // waiting on finished tasks (a lost message only delays them to their deadline).
+      onFinished: (taskId, finished) => {
+        if (finished.callbackUrl) {
+          enqueueCallback(taskId).catch((error) =>
+            logger.warn({ err: error, taskId }, "callback not queued; the reconciler will queue it"),
+          );
+        }
+        return announceStatus(taskId, finished.status);
+      },
     },
   };
   const workerOptions = {

@@ -1,7 +1,9 @@
+import { callbackRetryDelay } from "@aitasks/callbacks";
 import { ProviderError } from "@aitasks/providers";
 import { type JobName, jobCatalog, QUEUE_NAMES, type QueueName } from "@aitasks/queue";
-import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
+import { type ConnectionOptions, type Job, type MinimalJob, UnrecoverableError, Worker } from "bullmq";
 import type { WorkerDeps } from "./deps.js";
+import { CallbackNotDeliveredError } from "./handlers/deliver-callback.js";
 import { handlers } from "./handlers/index.js";
 
 export interface WorkerOptions {
@@ -23,6 +25,18 @@ export function providerBackoff(attemptsMade: number, _type?: string, error?: Er
   return Math.max(exponential, Math.min(retryAfter, MAX_RETRY_AFTER_MS));
 }
 
+/**
+ * The `callback` backoff of deliver-callback jobs: the delay the delivery computed from its own
+ * attempt count (CALLBACK_RETRY_BASE_MS × 3^(n−1), capped), so a job the reconciler re-created
+ * keeps the schedule; an error before any attempt waits by the job's count.
+ */
+export function callbackBackoff(attemptsMade: number, _type?: string, error?: Error, job?: MinimalJob): number {
+  if (error instanceof CallbackNotDeliveredError) return error.retryInMs;
+  const backoff = job?.opts.backoff;
+  const base = typeof backoff === "object" ? (backoff.delay ?? 5000) : (backoff ?? 5000);
+  return callbackRetryDelay(base, attemptsMade);
+}
+
 async function processJob(deps: WorkerDeps, job: Job): Promise<unknown> {
   const name = job.name as JobName;
   const entry = jobCatalog[name];
@@ -38,7 +52,12 @@ async function processJob(deps: WorkerDeps, job: Job): Promise<unknown> {
  * whatever the number of worker processes: `upsertJobScheduler` is idempotent by id).
  */
 export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
-  const concurrencyOf: Record<QueueName, number> = { tasks: options.concurrency, maintenance: 1 };
+  // Deliveries mostly wait on receivers: as many at once as tasks.
+  const concurrencyOf: Record<QueueName, number> = {
+    tasks: options.concurrency,
+    callbacks: options.concurrency,
+    maintenance: 1,
+  };
   const workers = QUEUE_NAMES.map((queueName) => {
     const worker = new Worker(queueName, (job) => processJob(deps, job), {
       connection: options.connection,
@@ -47,7 +66,7 @@ export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
       lockDuration: options.lockDurationMs,
       stalledInterval: options.lockDurationMs,
       maxStalledCount: 2,
-      settings: { backoffStrategy: providerBackoff },
+      settings: { backoffStrategy: queueName === "callbacks" ? callbackBackoff : providerBackoff },
     });
     worker.on("error", (error) => deps.logger.error({ err: error, queue: queueName }, "worker error"));
     worker.on("failed", (job, error) => {

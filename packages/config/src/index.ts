@@ -25,6 +25,22 @@ export const CommonEnv = z.object({
   MISTRAL_MODEL: z.string().min(1).default("mistral-small-latest"),
   // Read by the API too: it is part of each job's options when the task is queued.
   TASK_MAX_ATTEMPTS: positiveInt(100).default(3),
+  // Callbacks: the API refuses a callback_url without the secret; the worker signs with it.
+  CALLBACK_SIGNING_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, "must be whsec_ followed by base64 (Standard Webhooks)")
+    .refine((secret) => {
+      const bytes = Buffer.from(secret.slice("whsec_".length), "base64").length;
+      return bytes >= 24 && bytes <= 64;
+    }, "must encode 24 to 64 random bytes after whsec_ (32 is usual)")
+    .optional(),
+  // Read by the API too: it queues a canceled task's callback, with these in its job's options.
+  CALLBACK_MAX_ATTEMPTS: positiveInt(100).default(12),
+  CALLBACK_RETRY_BASE_MS: positiveInt(3_600_000).default(5000),
+  CALLBACK_ALLOW_PRIVATE_NETWORKS: z
+    .enum(["true", "false"], { error: 'must be "true" or "false"' })
+    .transform((value) => value === "true")
+    .default(false),
 });
 
 export const ApiEnv = CommonEnv.extend({
@@ -59,6 +75,8 @@ export const ApiEnv = CommonEnv.extend({
   MAX_PROMPT_CHARS: positiveInt(1_000_000).default(100_000),
   // How long the answer to a request with an Idempotency-Key is kept for replay (seconds from its first request).
   IDEMPOTENCY_TTL_S: positiveInt(31_536_000).default(86_400),
+  // A task event stream quiet this long gets a heartbeat comment (proxies close idle connections).
+  EVENTS_HEARTBEAT_MS: positiveInt(600_000).default(15_000),
   // open: tasks need no credit (the original service); prepaid: each task is paid from its user's credit.
   BILLING_MODE: z.enum(["open", "prepaid"], { error: 'must be "open" or "prepaid"' }).default("open"),
   // Sale price = provider cost × this, for models without their own `sell` prices in PRICING_FILE.
@@ -113,6 +131,8 @@ export const WorkerEnv = CommonEnv.extend({
   // Unfinished tasks untouched for this long are put back on the queue by the reconciler.
   RECONCILE_AFTER_MS: positiveInt(86_400_000).default(120_000),
   REPORT_ROLLUP_INTERVAL_MS: positiveInt(86_400_000).default(60_000),
+  // One callback attempt: connecting, the receiver's answer and reading its body (up to 64 KiB).
+  CALLBACK_TIMEOUT_MS: positiveInt(600_000).default(10_000),
 });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 

@@ -73,4 +73,47 @@ describe("parseEnv", () => {
     );
     expect(() => parseEnv(ApiEnv, { CURRENCY: "US$" })).toThrow(/CURRENCY/);
   });
+
+  it("reads the callback variables, with their defaults, and refuses a secret that is not whsec_ + base64", () => {
+    const secret = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
+    for (const schema of [ApiEnv, WorkerEnv]) {
+      expect(parseEnv(schema, {})).toMatchObject({
+        CALLBACK_MAX_ATTEMPTS: 12,
+        CALLBACK_RETRY_BASE_MS: 5000,
+        CALLBACK_ALLOW_PRIVATE_NETWORKS: false,
+      });
+      expect(parseEnv(schema, {}).CALLBACK_SIGNING_SECRET).toBeUndefined();
+      expect(
+        parseEnv(schema, {
+          CALLBACK_SIGNING_SECRET: secret,
+          CALLBACK_MAX_ATTEMPTS: "3",
+          CALLBACK_RETRY_BASE_MS: "50",
+          CALLBACK_ALLOW_PRIVATE_NETWORKS: "true",
+        }),
+      ).toMatchObject({
+        CALLBACK_SIGNING_SECRET: secret,
+        CALLBACK_MAX_ATTEMPTS: 3,
+        CALLBACK_RETRY_BASE_MS: 50,
+        CALLBACK_ALLOW_PRIVATE_NETWORKS: true,
+      });
+    }
+    expect(parseEnv(WorkerEnv, {}).CALLBACK_TIMEOUT_MS).toBe(10_000);
+    for (const [variable, value] of [
+      ["CALLBACK_SIGNING_SECRET", Buffer.alloc(32).toString("base64")],
+      ["CALLBACK_SIGNING_SECRET", "whsec_not base64!"],
+      ["CALLBACK_SIGNING_SECRET", `whsec_${Buffer.alloc(8).toString("base64")}`],
+      ["CALLBACK_SIGNING_SECRET", `whsec_${Buffer.alloc(100).toString("base64")}`],
+      ["CALLBACK_MAX_ATTEMPTS", "0"],
+      ["CALLBACK_MAX_ATTEMPTS", "101"],
+      ["CALLBACK_RETRY_BASE_MS", "0"],
+      ["CALLBACK_RETRY_BASE_MS", "fast"],
+      ["CALLBACK_ALLOW_PRIVATE_NETWORKS", "yes"],
+      ["CALLBACK_ALLOW_PRIVATE_NETWORKS", "1"],
+    ]) {
+      expect(() => parseEnv(WorkerEnv, { [variable!]: value }), `${variable}=${value}`).toThrow(
+        new RegExp(`^invalid configuration:\\n  ${variable}: `),
+      );
+    }
+    expect(() => parseEnv(WorkerEnv, { CALLBACK_TIMEOUT_MS: "0" })).toThrow(/CALLBACK_TIMEOUT_MS/);
+  });
 });

@@ -8,6 +8,11 @@ export interface CompletionRequest {
   maxOutputTokens?: number | undefined;
   /** Aborts the call (the task was canceled): it then fails with a ProviderError that is not retryable. */
   signal?: AbortSignal | undefined;
+  /**
+   * Given: the provider streams its answer and each piece of text is passed here as it arrives;
+   * the completion's `text` is then their concatenation.
+   */
+  onDelta?: ((text: string) => void) | undefined;
 }
 
 export interface Completion {

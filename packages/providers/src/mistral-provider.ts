@@ -24,6 +24,7 @@ export interface MistralProviderOptions {
 type MistralSdk = {
   core: typeof import("@mistralai/mistralai/core.js");
   chat: typeof import("@mistralai/mistralai/funcs/chatComplete.js");
+  chatStream: typeof import("@mistralai/mistralai/funcs/chatStream.js");
   errors: typeof import("@mistralai/mistralai/models/errors");
 };
 let sdk: Promise<MistralSdk> | undefined;
@@ -31,8 +32,9 @@ const loadSdk = () =>
   (sdk ??= Promise.all([
     import("@mistralai/mistralai/core.js"),
     import("@mistralai/mistralai/funcs/chatComplete.js"),
+    import("@mistralai/mistralai/funcs/chatStream.js"),
     import("@mistralai/mistralai/models/errors"),
-  ]).then(([core, chat, errors]) => ({ core, chat, errors })));
+  ]).then(([core, chat, chatStream, errors]) => ({ core, chat, chatStream, errors })));
 
 export function createMistralProvider(options: MistralProviderOptions): ChatProvider {
   let client: Promise<{ sdk: MistralSdk; core: MistralCore }> | undefined;
@@ -48,7 +50,7 @@ export function createMistralProvider(options: MistralProviderOptions): ChatProv
       }),
     })));
   return {
-    async complete({ model, prompt, maxOutputTokens, signal }) {
+    async complete({ model, prompt, maxOutputTokens, signal, onDelta }) {
       const { sdk: loaded, core } = await connect();
       // The SDK's own timeout yields to a signal it is given, so a cancelable call carries both.
       const timeout = AbortSignal.timeout(options.timeoutMs);
@@ -61,15 +63,46 @@ export function createMistralProvider(options: MistralProviderOptions): ChatProv
         }
         return toProviderError(loaded.errors, error, options.timeoutMs);
       };
+      const body = {
+        model,
+        messages: [{ role: "user" as const, content: prompt }],
+        ...(maxOutputTokens === undefined ? {} : { maxTokens: maxOutputTokens }),
+      };
+      if (onDelta) {
+        try {
+          // The timeout bounds the whole stream, as it bounds a whole answer otherwise.
+          const opened = await loaded.chatStream.chatStream(core, body, {
+            signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+          });
+          if (!opened.ok) throw opened.error;
+          let text = "";
+          let usage: Record<string, unknown> | undefined;
+          for await (const event of opened.value) {
+            const piece = contentText(event.data.choices?.[0]?.delta?.content);
+            if (piece) {
+              text += piece;
+              onDelta(piece);
+            }
+            if (event.data.usage) usage = event.data.usage as unknown as Record<string, unknown>;
+          }
+          return {
+            text,
+            usage: requireUsage(
+              "Mistral",
+              usage?.promptTokens as number | undefined,
+              usage?.completionTokens as number | undefined,
+              usageDetails(usage),
+            ),
+          };
+        } catch (error) {
+          throw error instanceof ProviderError && !signal?.aborted ? error : failure(error);
+        }
+      }
       let result: Awaited<ReturnType<MistralSdk["chat"]["chatComplete"]>>;
       try {
         result = await loaded.chat.chatComplete(
           core,
-          {
-            model,
-            messages: [{ role: "user", content: prompt }],
-            ...(maxOutputTokens === undefined ? {} : { maxTokens: maxOutputTokens }),
-          },
+          body,
           signal ? { signal: AbortSignal.any([signal, timeout]) } : undefined,
         );
       } catch (error) {

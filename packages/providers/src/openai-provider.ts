@@ -1,6 +1,7 @@
 import OpenAI from "openai";
 import {
   type ChatProvider,
+  type Completion,
   canceledCall,
   isRetryableStatus,
   ProviderError,
@@ -24,22 +25,43 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ChatProvid
     maxRetries: 0,
   });
   return {
-    async complete({ model, prompt, maxOutputTokens, signal }) {
+    async complete({ model, prompt, maxOutputTokens, signal, onDelta }) {
+      const body = {
+        model,
+        messages: [{ role: "user" as const, content: prompt }],
+        // `max_tokens` is deprecated and refused by reasoning models; this one bounds reasoning and
+        // visible output together on every current model.
+        ...(maxOutputTokens === undefined ? {} : { max_completion_tokens: maxOutputTokens }),
+      };
+      const requestOptions = signal ? { signal } : undefined;
+      const failure = (error: unknown) =>
+        signal?.aborted ? canceledCall("OpenAI", error) : toProviderError(error, options.timeoutMs);
+      if (onDelta) {
+        // The SDK's timeout ends once the answer's headers arrive; a stream that then stalls is
+        // bounded by this one, over the whole stream as over a whole answer otherwise.
+        const timeout = AbortSignal.timeout(options.timeoutMs);
+        try {
+          return await streamed(
+            client,
+            body,
+            { signal: signal ? AbortSignal.any([signal, timeout]) : timeout },
+            onDelta,
+          );
+        } catch (error) {
+          if (signal?.aborted) throw canceledCall("OpenAI", error);
+          if (timeout.aborted) {
+            throw new ProviderError(`OpenAI did not answer within ${options.timeoutMs} ms`, true, undefined, {
+              cause: error,
+            });
+          }
+          throw error instanceof ProviderError ? error : failure(error);
+        }
+      }
       let response: OpenAI.Chat.Completions.ChatCompletion;
       try {
-        response = await client.chat.completions.create(
-          {
-            model,
-            messages: [{ role: "user", content: prompt }],
-            // `max_tokens` is deprecated and refused by reasoning models; this one bounds reasoning and
-            // visible output together on every current model.
-            ...(maxOutputTokens === undefined ? {} : { max_completion_tokens: maxOutputTokens }),
-          },
-          signal ? { signal } : undefined,
-        );
+        response = await client.chat.completions.create(body, requestOptions);
       } catch (error) {
-        if (signal?.aborted) throw canceledCall("OpenAI", error);
-        throw toProviderError(error, options.timeoutMs);
+        throw failure(error);
       }
       const choice = response.choices?.[0];
       if (!choice) throw new ProviderError("OpenAI returned no choices", true);
@@ -49,6 +71,39 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ChatProvid
       });
       return { text: choice.message?.content ?? "", usage };
     },
+  };
+}
+
+/**
+ * The streamed call: each chunk's text goes to `onDelta` as it arrives. The usage comes in a last
+ * chunk of its own, which OpenAI sends only when asked (`include_usage`).
+ */
+async function streamed(
+  client: OpenAI,
+  body: OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming,
+  requestOptions: { signal: AbortSignal },
+  onDelta: (text: string) => void,
+): Promise<Completion> {
+  const stream = await client.chat.completions.create(
+    { ...body, stream: true, stream_options: { include_usage: true } },
+    requestOptions,
+  );
+  let text = "";
+  let usage: OpenAI.CompletionUsage | undefined;
+  for await (const chunk of stream) {
+    const piece = chunk.choices?.[0]?.delta?.content;
+    if (piece) {
+      text += piece;
+      onDelta(piece);
+    }
+    if (chunk.usage) usage = chunk.usage;
+  }
+  return {
+    text,
+    usage: requireUsage("OpenAI", usage?.prompt_tokens, usage?.completion_tokens, {
+      cachedTokens: usage?.prompt_tokens_details?.cached_tokens,
+      reasoningTokens: usage?.completion_tokens_details?.reasoning_tokens,
+    }),
   };
 }
 

@@ -225,6 +225,84 @@ describe.each(adapters)("$name provider against the fake server", ({ name, model
     expect(fake.requests).toHaveLength(1);
   });
 
+  it("streams: each piece reaches onDelta in order, the text is their concatenation, the usage exact", async () => {
+    const pieces = ["Par", "is, ", "of ", "course ", "— é🙂"];
+    fake.setReply(() => ({ kind: "ok", text: pieces.join(""), pieces, cachedTokens: 2, reasoningTokens: 3 }));
+    const seen: string[] = [];
+    const prompt = "capital of France, streamed";
+    const completion = await create().complete({ model, prompt, onDelta: (text) => seen.push(text) });
+
+    expect(seen).toEqual(pieces);
+    expect(completion.text).toBe(pieces.join(""));
+    expect(completion.usage).toEqual({ ...fakeUsage(prompt), cachedTokens: 2, reasoningTokens: 3 });
+    expect(fake.requests[0]!.body.stream).toBe(true);
+  });
+
+  it("a stream without usage fails, not retryably", async () => {
+    fake.setReply(() => ({ kind: "ok", omitUsage: true }));
+    const error = await create()
+      .complete({ model, prompt: "no usage", onDelta: () => {} })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(ProviderError);
+    expect((error as ProviderError).retryable).toBe(false);
+    expect((error as ProviderError).message).toContain("no token usage");
+  });
+
+  it("an aborted stream fails as canceled, after the pieces sent so far, and closes the request", async () => {
+    fake.setReply(() => ({ kind: "ok", pieces: ["one ", "two "], hangAfterPieces: true }));
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const error = await create(30_000)
+      .complete({
+        model,
+        prompt: "cancel my stream",
+        signal: controller.signal,
+        onDelta: (text) => {
+          seen.push(text);
+          if (seen.length === 2) controller.abort();
+        },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(seen).toEqual(["one ", "two "]);
+    expect(error).toBeInstanceOf(ProviderError);
+    expect((error as ProviderError).retryable).toBe(false);
+    expect((error as ProviderError).message).toContain("canceled");
+    const abandoned = () => fake.abandoned.some((request) => request.prompt === "cancel my stream");
+    for (let i = 0; i < 100 && !abandoned(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(abandoned()).toBe(true);
+  });
+
+  it("a stream that stops sending times out, retryably", async () => {
+    fake.setReply(() => ({ kind: "ok", pieces: ["slow "], hangAfterPieces: true }));
+    const error = await create(300)
+      .complete({ model, prompt: "stalled stream", onDelta: () => {} })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(ProviderError);
+    expect((error as ProviderError).retryable).toBe(true);
+  });
+
+  it("a stream refused with 429 is retryable", async () => {
+    fake.setReply(() => ({ kind: "status", status: 429, headers: { "retry-after": "2" } }));
+    const error = await create()
+      .complete({ model, prompt: "busy", onDelta: () => {} })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(ProviderError);
+    expect((error as ProviderError).retryable).toBe(true);
+    expect((error as ProviderError).retryAfterMs).toBe(2000);
+  });
+
   it("a response without usage fails, not retryably", async () => {
     const error = await failure(create(), model, { kind: "ok", omitUsage: true });
     expect(error.retryable).toBe(false);

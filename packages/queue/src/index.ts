@@ -4,4 +4,5 @@ export * from "./job-catalog.js";
 export * from "./job-options.js";
 export * from "./queues.js";
 export * from "./task-canceled.js";
-export * from "./task-finished.js";
+export * from "./task-output.js";
+export * from "./task-status.js";

@@ -11,6 +11,12 @@ export const jobCatalog = {
     payload: z.object({ taskId: z.number().int().positive() }),
     jobId: ({ taskId }: { taskId: number }) => `task-${taskId}`,
   },
+  // A queue of its own: a slow receiver never delays tasks.
+  "deliver-callback": {
+    queue: "callbacks",
+    payload: z.object({ taskId: z.number().int().positive() }),
+    jobId: ({ taskId }: { taskId: number }) => `callback-${taskId}`,
+  },
   "reconcile-tasks": {
     queue: "maintenance",
     payload: z.object({}),
@@ -26,4 +32,4 @@ export const jobCatalog = {
 export type JobName = keyof typeof jobCatalog;
 export type JobPayload<N extends JobName> = z.infer<(typeof jobCatalog)[N]["payload"]>;
 export type QueueName = (typeof jobCatalog)[JobName]["queue"];
-export const QUEUE_NAMES = ["tasks", "maintenance"] as const satisfies readonly QueueName[];
+export const QUEUE_NAMES = ["tasks", "callbacks", "maintenance"] as const satisfies readonly QueueName[];

@@ -23,7 +23,11 @@ export class TaskFinishedError extends AppError {
  * by the user.
  */
 export async function cancelTask(
-  context: AccessContext & { onCanceled: (taskId: number) => Promise<void> },
+  context: AccessContext & {
+    onCanceled: (taskId: number) => Promise<void>;
+    /** Queues the callback of a canceled task that has a callback_url; a lost one is recovered by the reconciler. */
+    queueCallback?: (taskId: number) => Promise<void>;
+  },
   taskId: number,
 ): Promise<TaskRecord> {
   const task = await getTask(context, taskId);
@@ -45,5 +49,6 @@ export async function cancelTask(
   }
   // Told whatever the status was when read: a worker may have claimed the task since.
   await context.onCanceled(task.id).catch(() => {});
+  if (task.callbackUrl && context.queueCallback) await context.queueCallback(task.id).catch(() => {});
   return getTask(context, taskId);
 }

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Principal } from "@aitasks/auth";
 import type { Executor } from "@aitasks/db";
+import { ValidationError } from "@aitasks/errors";
 import { sql } from "drizzle-orm";
 
 // Idempotency keys (draft-ietf-httpapi-idempotency-key-header): the first request with a key runs
@@ -56,13 +57,18 @@ export function fingerprintRequest(method: string, path: string, body: unknown):
     .digest("hex");
 }
 
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+/** Deeper than any request we accept; a body nested past it is refused before it is read further. */
+const MAX_BODY_DEPTH = 64;
+
+function canonicalJson(value: unknown, depth = 0): string {
+  if (depth > MAX_BODY_DEPTH)
+    throw new ValidationError(`body must not be nested more than ${MAX_BODY_DEPTH} levels deep`);
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item, depth + 1)).join(",")}]`;
   if (value !== null && typeof value === "object") {
     const object = value as Record<string, unknown>;
     const members = Object.keys(object)
       .sort()
-      .map((name) => `${JSON.stringify(name)}:${canonicalJson(object[name])}`);
+      .map((name) => `${JSON.stringify(name)}:${canonicalJson(object[name], depth + 1)}`);
     return `{${members.join(",")}}`;
   }
   // `undefined`: no body at all.

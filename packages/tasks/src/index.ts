@@ -1,5 +1,6 @@
 export * from "./cancel-task.js";
 export * from "./find-stale-tasks.js";
+export * from "./follow-task.js";
 export * from "./get-task.js";
 export * from "./idempotency.js";
 export * from "./list-tasks.js";

@@ -27,9 +27,11 @@ beforeAll(async () => {
     }),
     maxRuns: 5,
     leaseMs: 30_000,
+    onStarted: async () => {},
     onFinished: async (taskId) => {
       finished.push(taskId);
     },
+    output: { append: () => {}, flush: async () => {} },
   };
 });
 afterAll(async () => {

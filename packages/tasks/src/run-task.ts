@@ -29,8 +29,22 @@ export interface RunTaskDeps {
    * pause) is taken over. The worker uses its job lock's duration.
    */
   leaseMs: number;
-  /** Told after a task reached `completed` or `failed` (and the change is committed). */
-  onFinished: (taskId: number) => Promise<void>;
+  /** Told after a run claimed the task (it is `processing`, committed); not awaited. */
+  onStarted: (taskId: number) => Promise<void>;
+  /**
+   * Told after a task reached `completed` or `failed` (and the change is committed), with its
+   * callback_url (the worker then queues the callback).
+   */
+  onFinished: (
+    taskId: number,
+    finished: { status: "completed" | "failed"; callbackUrl: string | null },
+  ) => Promise<void>;
+  /** Where a streamed task's output goes as it is written (`"stream": true`). */
+  output: {
+    append(taskId: number, run: number, text: string): void;
+    /** Resolves once every piece appended so far is written. */
+    flush(taskId: number, run: number): Promise<void>;
+  };
 }
 
 export type RunOutcome =
@@ -82,6 +96,7 @@ const claimQuery = preparedPerDatabase((db) =>
       maxOutputTokens: tasks.maxOutputTokens,
       price: tasks.price,
       holdUsd: tasks.holdUsd,
+      stream: tasks.stream,
     })
     .prepare("claim_task"),
 );
@@ -122,7 +137,10 @@ export async function runTask(deps: RunTaskDeps, taskId: number, signal?: AbortS
   const price = frozenPrice(deps.pricing, task);
   if (!price) return fail(deps, held, taskId, `model "${task.model}" has no price: add it to PRICING_FILE`);
 
+  // Not awaited: event streams hear of it, but the call need not wait for the announcement.
+  void deps.onStarted(taskId);
   let completion: Awaited<ReturnType<Providers["openai"]["complete"]>>;
+  const run = task.attempts;
   const renewal = setInterval(() => {
     db.update(tasks)
       .set({ leaseExpiresAt: sql`now() + ${deps.leaseMs}::int * interval '1 millisecond'` })
@@ -135,7 +153,10 @@ export async function runTask(deps: RunTaskDeps, taskId: number, signal?: AbortS
       prompt: task.input,
       ...(task.maxOutputTokens ? { maxOutputTokens: task.maxOutputTokens } : {}),
       signal,
+      ...(task.stream ? { onDelta: (text: string) => deps.output.append(taskId, run, text) } : {}),
     });
+    // Every piece is out before the completion: a stream sees the whole text before the final status.
+    if (task.stream) await deps.output.flush(taskId, run);
   } catch (error) {
     // Canceled while the provider answered: the row already says so, and its hold is released.
     if (signal?.aborted) return { outcome: "skipped" };
@@ -164,15 +185,18 @@ export async function runTask(deps: RunTaskDeps, taskId: number, signal?: AbortS
         cost_usd = ${cost}, charged_usd = ${charged}, error = null, completed_at = now(), updated_at = now(),
         lease_expires_at = now()
       where id = ${taskId} and status = 'processing' and lease_owner = ${owner}
-      returning id
+      returning id, callback_url
     ), cost as (
       insert into ledger_entries (kind, category, amount_usd, occurred_at, user_id, task_id, run_id)
       select 'expense', 'api_cost', ${cost}, now(), user_id, id, ${owner} from tasks where id = ${taskId}
       on conflict (category, task_id, run_id) do nothing
     )
-    select id from done`);
+    select id, callback_url from done`);
   if (booked.length === 0) return { outcome: "skipped" };
-  await deps.onFinished(taskId);
+  await deps.onFinished(taskId, {
+    status: "completed",
+    callbackUrl: (booked[0]!.callback_url as string | null) ?? null,
+  });
   return { outcome: "completed" };
 }
 
@@ -191,8 +215,8 @@ async function fail(deps: RunTaskDeps, held: SQL | undefined, taskId: number, er
     .update(tasks)
     .set({ status: "failed", error, completedAt: sql`now()`, updatedAt: sql`now()`, leaseExpiresAt: sql`now()` })
     .where(held)
-    .returning({ id: tasks.id });
+    .returning({ id: tasks.id, callbackUrl: tasks.callbackUrl });
   if (updated.length === 0) return { outcome: "skipped" };
-  await deps.onFinished(taskId);
+  await deps.onFinished(taskId, { status: "failed", callbackUrl: updated[0]!.callbackUrl });
   return { outcome: "failed", error };
 }

@@ -2,7 +2,14 @@ import { formatAmount, parseAmount } from "@aitasks/db";
 import { InsufficientCreditError, ValidationError } from "@aitasks/errors";
 import { sql } from "drizzle-orm";
 import type { CreateTaskBody } from "./schemas.js";
-import { type AcceptedTask, acceptTask, holdOf, quotaRefused, type SubmitTaskDeps } from "./submit-task.js";
+import {
+  type AcceptedTask,
+  acceptTask,
+  checkCallbackUrl,
+  holdOf,
+  quotaRefused,
+  type SubmitTaskDeps,
+} from "./submit-task.js";
 
 export interface SubmittedBatch {
   tasks: { id: number; status: "pending"; provider: AcceptedTask["provider"]; model: string }[];
@@ -30,6 +37,10 @@ export async function submitBatch(deps: SubmitBatchDeps, items: CreateTaskBody[]
       throw error;
     }
   });
+  await checkCallbackUrls(
+    deps,
+    accepted.map(({ task }) => task.callbackUrl),
+  );
   const prepaid = deps.billing.mode === "prepaid";
   const identifiers = [...new Set(accepted.flatMap(({ userIdentifier }) => (userIdentifier ? [userIdentifier] : [])))];
 
@@ -106,4 +117,28 @@ export async function submitBatch(deps: SubmitBatchDeps, items: CreateTaskBody[]
       model: accepted[index]!.task.model,
     })),
   };
+}
+
+/** Each distinct callback_url checked once, at once; the first refused item names its index. */
+async function checkCallbackUrls(deps: Pick<SubmitTaskDeps, "checkCallbackUrl">, urls: (string | null)[]) {
+  const checks = new Map<string, Promise<unknown>>();
+  for (const url of urls) {
+    if (url !== null && !checks.has(url)) {
+      // Settled as a value here, so a refusal is not an unhandled rejection while earlier items are awaited.
+      checks.set(
+        url,
+        checkCallbackUrl(deps, url).then(
+          () => undefined,
+          (error: unknown) => ({ error }),
+        ),
+      );
+    }
+  }
+  for (const [index, url] of urls.entries()) {
+    if (url === null) continue;
+    const refused = (await checks.get(url)) as { error: unknown } | undefined;
+    if (!refused) continue;
+    if (refused.error instanceof ValidationError) throw new ValidationError(`tasks.${index}: ${refused.error.message}`);
+    throw refused.error;
+  }
 }

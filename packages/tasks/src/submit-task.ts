@@ -37,6 +37,12 @@ export interface SubmitTaskDeps {
   onEnqueueFailed: (taskId: number, error: unknown) => void;
   /** `maxPendingTasksPerUser` 0: no quota. */
   limits: { maxPromptChars: number; maxPendingTasksPerUser: number };
+  /**
+   * Checks a `callback_url`'s host before the task is stored (it must resolve to public addresses),
+   * throwing a ValidationError naming callback_url; undefined: callbacks are not configured, and a
+   * task with a callback_url is refused.
+   */
+  checkCallbackUrl?: ((url: string) => Promise<void>) | undefined;
 }
 
 export interface SubmittedTask {
@@ -65,6 +71,7 @@ export interface AcceptedTask {
  */
 export async function submitTask(deps: SubmitTaskDeps, submitted: CreateTaskBody): Promise<SubmittedTask> {
   const { task, userIdentifier } = acceptTask(deps, submitted);
+  if (task.callbackUrl !== null) await checkCallbackUrl(deps, task.callbackUrl);
   const prepaid = deps.billing.mode === "prepaid";
   const { maxPendingTasksPerUser } = deps.limits;
   const id =
@@ -119,6 +126,14 @@ export function acceptTask(
     callbackUrl: body.callback_url ?? null,
   };
   return { task, userIdentifier: body.user_id ?? undefined };
+}
+
+/** The callback rule: callbacks configured (a signing secret), and a host that may be called. */
+export async function checkCallbackUrl(deps: Pick<SubmitTaskDeps, "checkCallbackUrl">, url: string) {
+  if (!deps.checkCallbackUrl) {
+    throw new ValidationError("callback_url: callbacks are not configured on this server (no signing secret)");
+  }
+  await deps.checkCallbackUrl(url);
 }
 
 /** The hold of a prepaid task: the sale price of its usage's upper bound. */

@@ -15,6 +15,14 @@ export type FakeReply =
       reasoningTokens?: number;
       omitUsage?: boolean;
       delayMs?: number;
+      /**
+       * A streamed request (`"stream": true`) gets `text` in these pieces, one event each (default:
+       * about four pieces); `pieceDelayMs` apart, and the stream then hangs before its end when
+       * `hangAfterPieces` is set (the client must abort or time out).
+       */
+      pieces?: string[];
+      pieceDelayMs?: number;
+      hangAfterPieces?: boolean;
     }
   | { kind: "status"; status: number; message?: string; headers?: Record<string, string> }
   /** Never answers: the client's timeout must fire. */
@@ -68,6 +76,8 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
       messages: { content: string }[];
       max_completion_tokens?: number | null;
       max_tokens?: number | null;
+      stream?: boolean;
+      stream_options?: { include_usage?: boolean };
     };
     const request: ReceivedRequest = {
       path: req.url,
@@ -90,6 +100,35 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
         const completionTokens = capped ? (request.maxTokens as number) : wanted;
         const reasoningTokens =
           answer.reasoningTokens === undefined ? undefined : Math.min(answer.reasoningTokens, completionTokens);
+        const usageBlock = {
+          prompt_tokens: promptTokens,
+          completion_tokens: completionTokens,
+          total_tokens: promptTokens + completionTokens,
+          ...(answer.cachedTokens === undefined
+            ? {}
+            : { prompt_tokens_details: { cached_tokens: answer.cachedTokens } }),
+          ...(reasoningTokens === undefined
+            ? {}
+            : { completion_tokens_details: { reasoning_tokens: reasoningTokens } }),
+        };
+        if (parsed.stream) {
+          const text = answer.text ?? fakeAnswer(request.prompt);
+          const pieces = answer.pieces ?? (text === "" ? [""] : splitIntoPieces(text, 4));
+          return streamAnswer(req, res, {
+            id: `chatcmpl-${requests.length}`,
+            model: request.model,
+            pieces,
+            finishReason: capped ? "length" : "stop",
+            usage: answer.omitUsage ? undefined : usageBlock,
+            // OpenAI sends usage in a last chunk of its own, only when asked; Mistral on the last piece.
+            usageChunk: parsed.stream_options?.include_usage === true,
+            pieceDelayMs: answer.pieceDelayMs ?? 0,
+            hang: answer.hangAfterPieces ? () => hanging.add(res) : undefined,
+            onAbandoned: () => {
+              if (hanging.delete(res) || !res.writableEnded) abandoned.push(request);
+            },
+          });
+        }
         return send(res, 200, {
           id: `chatcmpl-${requests.length}`,
           object: "chat.completion",
@@ -167,6 +206,53 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
   };
 }
 export type FakeChatServer = Awaited<ReturnType<typeof startFakeChatServer>>;
+
+/** `text` cut into `count` pieces of about equal length (whole characters), none empty. */
+export function splitIntoPieces(text: string, count: number): string[] {
+  const chars = [...text];
+  const size = Math.max(1, Math.ceil(chars.length / count));
+  const pieces: string[] = [];
+  for (let at = 0; at < chars.length; at += size) pieces.push(chars.slice(at, at + size).join(""));
+  return pieces;
+}
+
+/** A streamed answer, as both vendors send it: `data:` events of chunks, then `data: [DONE]`. */
+async function streamAnswer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  answer: {
+    id: string;
+    model: string;
+    pieces: string[];
+    finishReason: string;
+    usage: Record<string, unknown> | undefined;
+    usageChunk: boolean;
+    pieceDelayMs: number;
+    hang: (() => void) | undefined;
+    onAbandoned: () => void;
+  },
+) {
+  res.on("close", answer.onAbandoned);
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  const created = Math.floor(Date.now() / 1000);
+  const chunk = (choices: unknown[], usage?: unknown) =>
+    `data: ${JSON.stringify({ id: answer.id, object: "chat.completion.chunk", created, model: answer.model, choices, ...(usage ? { usage } : {}) })}\n\n`;
+  const last = answer.pieces.length - 1;
+  for (const [index, piece] of answer.pieces.entries()) {
+    if (answer.pieceDelayMs) await new Promise((resolve) => setTimeout(resolve, answer.pieceDelayMs));
+    if (req.socket.destroyed) return;
+    const final = index === last && !answer.hang;
+    res.write(
+      chunk(
+        [{ index: 0, delta: { role: "assistant", content: piece }, finish_reason: final ? answer.finishReason : null }],
+        final && !answer.usageChunk ? answer.usage : undefined,
+      ),
+    );
+  }
+  if (answer.hang) return answer.hang();
+  if (answer.usageChunk && answer.usage) res.write(chunk([], answer.usage));
+  res.end("data: [DONE]\n\n");
+}
 
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];

@@ -1,3 +1,5 @@
+export * from "./callback-receiver.js";
+export * from "./event-stream.js";
 export * from "./fake-chat-server.js";
 export * from "./fake-stripe-server.js";
 export * from "./processes.js";

@@ -1,4 +1,5 @@
-import { enqueue, runTaskJobOptions } from "@aitasks/queue";
+import { findOverdueDeliveries } from "@aitasks/callbacks";
+import { deliverCallbackJobOptions, enqueue, jobCatalog, runTaskJobOptions } from "@aitasks/queue";
 import { findStaleTasks } from "@aitasks/tasks";
 import type { WorkerDeps } from "../deps.js";
 import type { JobHandler } from "./job-handler.js";
@@ -30,7 +31,41 @@ export async function reconcileTasks(deps: WorkerDeps) {
     requeued++;
   }
   if (requeued > 0) deps.logger.warn({ requeued }, "reconciler queued tasks whose job was missing");
-  return { stale: stale.length, requeued };
+  const callbacks = await reconcileCallbacks(deps);
+  return { stale: stale.length, requeued, ...callbacks };
+}
+
+/**
+ * Queues the callbacks of finished tasks whose next attempt is overdue and whose job is missing
+ * (the enqueue after the task's commit was lost) or was given up on by BullMQ. The delivery row
+ * decides what is sent, so a job queued twice sends nothing twice.
+ */
+async function reconcileCallbacks(deps: WorkerDeps) {
+  const overdue = await findOverdueDeliveries(deps.db, deps.config.RECONCILE_AFTER_MS, BATCH);
+  const { CALLBACK_MAX_ATTEMPTS, CALLBACK_RETRY_BASE_MS } = deps.config;
+  let callbacksRequeued = 0;
+  for (const taskId of overdue) {
+    const job = await deps.queues.callbacks.getJob(jobCatalog["deliver-callback"].jobId({ taskId }));
+    const state = job ? await job.getState() : "missing";
+    if (state === "failed" && job) {
+      await job.retry("failed");
+    } else if (state === "missing" || state === "unknown" || state === "completed") {
+      if (job && state === "completed") await job.remove();
+      await enqueue(
+        deps.queues,
+        "deliver-callback",
+        { taskId },
+        deliverCallbackJobOptions(CALLBACK_MAX_ATTEMPTS, CALLBACK_RETRY_BASE_MS),
+      );
+    } else {
+      continue;
+    }
+    callbacksRequeued++;
+  }
+  if (callbacksRequeued > 0) {
+    deps.logger.warn({ requeued: callbacksRequeued }, "reconciler queued callbacks whose job was missing");
+  }
+  return { overdueCallbacks: overdue.length, callbacksRequeued };
 }
 
 export const handleReconcileTasks: JobHandler<"reconcile-tasks"> = (deps) => reconcileTasks(deps);

@@ -1,3 +1,4 @@
+import type { ResolveHost } from "@aitasks/callbacks";
 import type { Providers } from "@aitasks/providers";
 import type { FakeChatServer, TestEnvironment } from "@aitasks/testing";
 import { pino } from "pino";
@@ -14,6 +15,8 @@ export interface TestWorkerOptions {
   rollupEveryMs?: number;
   /** Replaces the providers built against `fake` (for example, to leave a key unset). */
   providers?: Providers;
+  /** CALLBACK_* variables (strings, as in the environment), and a resolver in place of the system's. */
+  callbacks?: { variables?: Record<string, string>; resolveHost?: ResolveHost };
 }
 
 /**
@@ -37,11 +40,17 @@ export async function startTestWorker(env: TestEnvironment, fake: FakeChatServer
     WORKER_LOCK_DURATION_MS: given(options.lockDurationMs),
     RECONCILE_AFTER_MS: given(options.reconcileAfterMs),
     REPORT_ROLLUP_INTERVAL_MS: given(options.rollupEveryMs),
+    ...options.callbacks?.variables,
   });
   const resources = createWorkerDeps(config, pino({ level: "silent" }));
-  const deps = options.providers
+  let deps = options.providers
     ? { ...resources.deps, taskRunner: { ...resources.deps.taskRunner, providers: options.providers } }
     : resources.deps;
+  const resolveHost = options.callbacks?.resolveHost;
+  if (resolveHost) {
+    const { callbacks } = deps;
+    deps = { ...deps, callbacks: { ...callbacks, policy: { ...callbacks.policy, resolveHost } } };
+  }
   // The reconciler runs only when a test calls it, not on its own schedule.
   const running = await startWorkers(deps, { ...resources.workerOptions, reconcileEveryMs: 60_000 });
   return {

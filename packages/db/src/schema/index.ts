@@ -1,5 +1,6 @@
 // Every table and enum must be exported here: drizzle-kit only emits CREATE TYPE for exported enums.
 export * from "./api-keys.js";
+export * from "./callback-deliveries.js";
 export * from "./credits.js";
 export * from "./idempotency-keys.js";
 export * from "./ledger-entries.js";

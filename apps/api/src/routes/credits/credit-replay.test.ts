@@ -240,7 +240,10 @@ beforeAll(async () => {
     // Retried tasks are run many times here; giving up after a few runs is run-task.test's concern.
     maxRuns: 1_000,
     leaseMs: 30_000,
+    onStarted: async () => {},
     onFinished: async () => {},
+    // No task here streams its output.
+    output: { append: () => {}, flush: async () => {} },
   };
 });
 afterAll(async () => {

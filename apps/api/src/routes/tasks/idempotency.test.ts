@@ -283,6 +283,15 @@ describe("Idempotency-Key on POST /api/task", () => {
     expect(again.payload).toBe(first.payload);
   });
 
+  it("refuses a body nested too deeply to fingerprint with 400, not a 500 (found by the fuzz test)", async () => {
+    const deep = `${"[".repeat(20_000)}${"]".repeat(20_000)}`;
+    for (const url of ["/api/task", "/api/tasks/batch"]) {
+      const refused = await post(t, ADMIN, { key: newKey(), url, body: deep });
+      expect(refused.statusCode, url).toBe(400);
+      expect(refused.json().error).toBe("body must not be nested more than 64 levels deep");
+    }
+  });
+
   it("lets the key go after a 5xx, so that a retry runs afresh", async () => {
     const broken = await createTestApp(
       env,

@@ -6,7 +6,7 @@ import { parseInput } from "../../http/parse-input.js";
 /** POST /api/tasks/batch: 1 to 1,000 tasks, stored all or none, queued in one call. */
 export function submitBatchRoute(
   app: FastifyInstance,
-  deps: Pick<AppDeps, "db" | "pricing" | "defaultModels" | "billing" | "enqueueTasks" | "limits">,
+  deps: Pick<AppDeps, "db" | "pricing" | "defaultModels" | "billing" | "enqueueTasks" | "limits" | "checkCallbackUrl">,
 ) {
   app.post("/tasks/batch", async (request, reply) => {
     const { tasks } = parseInput(CreateBatchBody, request.body);

@@ -9,7 +9,10 @@ const MAX_WAIT_S = 60;
 
 export function submitTaskRoute(
   app: FastifyInstance,
-  deps: Pick<AppDeps, "db" | "pricing" | "defaultModels" | "billing" | "enqueueTask" | "limits" | "taskFinished">,
+  deps: Pick<
+    AppDeps,
+    "db" | "pricing" | "defaultModels" | "billing" | "enqueueTask" | "limits" | "taskFinished" | "checkCallbackUrl"
+  >,
 ) {
   app.post("/task", async (request, reply) => {
     const body = parseInput(CreateTaskBody, request.body);

@@ -1,0 +1,62 @@
+import { once } from "node:events";
+import { PassThrough } from "node:stream";
+import { followTask, parseLastEventId, type TaskEvent, TaskIdParams, toTaskView } from "@aitasks/tasks";
+import type { FastifyInstance } from "fastify";
+import type { AppDeps } from "../../deps.js";
+import { parseInput } from "../../http/parse-input.js";
+
+/** One Server-Sent Event (its data is one line of JSON, so needs no splitting). */
+function serverSentEvent(event: TaskEvent): string {
+  if (event.type === "heartbeat") return ": heartbeat\n\n";
+  const data = event.type === "status" ? toTaskView(event.task) : { text: event.text };
+  return `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * GET /api/task/:id/events: the task's Server-Sent Events, `status` (the task view) at once and at
+ * each change, `delta` (`{"text"}`) for each piece of a streamed output, until the task ends.
+ * `Last-Event-ID` resumes after that event, on this API process or any other.
+ */
+export function taskEventsRoute(app: FastifyInstance, deps: Pick<AppDeps, "db" | "taskEvents">) {
+  const open = new Set<AbortController>();
+  // A stream would hold a closing server open until its task ends: closing ends them all.
+  app.addHook("preClose", async () => {
+    for (const stream of open) stream.abort();
+  });
+
+  app.get("/task/:id/events", async (request, reply) => {
+    const { id } = parseInput(TaskIdParams, request.params);
+    const header = request.headers["last-event-id"];
+    const after = parseLastEventId(Array.isArray(header) ? header.at(-1) : header);
+    const closed = new AbortController();
+    // Access is checked here, before any byte is sent: another user's task is a 404 like a missing one.
+    const events = await followTask(
+      { db: deps.db, principal: request.principal, ...deps.taskEvents },
+      id,
+      after,
+      closed.signal,
+    );
+    open.add(closed);
+    const body = new PassThrough();
+    reply.raw.once("close", () => closed.abort());
+    void (async () => {
+      try {
+        // How long the client waits before reconnecting, if the connection drops.
+        body.write("retry: 1000\n\n");
+        for await (const event of events) {
+          if (!body.write(serverSentEvent(event))) await once(body, "drain", { signal: closed.signal });
+        }
+      } catch (error) {
+        if (!closed.signal.aborted) request.log.warn({ err: error, taskId: id }, "task event stream failed");
+      } finally {
+        open.delete(closed);
+        body.end();
+      }
+    })();
+    return reply
+      .header("content-type", "text/event-stream; charset=utf-8")
+      .header("cache-control", "no-cache")
+      .header("x-accel-buffering", "no")
+      .send(body);
+  });
+}
