@@ -14,7 +14,9 @@ COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY packages/auth/package.json packages/auth/
 COPY packages/billing/package.json packages/billing/
+COPY packages/callbacks/package.json packages/callbacks/
 COPY packages/config/package.json packages/config/
+COPY packages/contract/package.json packages/contract/
 COPY packages/db/package.json packages/db/
 COPY packages/errors/package.json packages/errors/
 COPY packages/providers/package.json packages/providers/
