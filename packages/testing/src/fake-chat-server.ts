@@ -141,21 +141,7 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
               finish_reason: capped ? "length" : "stop",
             },
           ],
-          ...(answer.omitUsage
-            ? {}
-            : {
-                usage: {
-                  prompt_tokens: promptTokens,
-                  completion_tokens: completionTokens,
-                  total_tokens: promptTokens + completionTokens,
-                  ...(answer.cachedTokens === undefined
-                    ? {}
-                    : { prompt_tokens_details: { cached_tokens: answer.cachedTokens } }),
-                  ...(reasoningTokens === undefined
-                    ? {}
-                    : { completion_tokens_details: { reasoning_tokens: reasoningTokens } }),
-                },
-              }),
+          ...(answer.omitUsage ? {} : { usage: usageBlock }),
         });
       }
       case "status":
