@@ -434,7 +434,10 @@ describe("GET /api/ledger", () => {
 
   describe("on a real socket, with a client that stops reading (`inject` reads the whole answer at once)", () => {
     const APP = "ai-task-service"; // the application_name of the app's sessions (packages/db)
-    const ROWS = 60_000;
+    // Some 50 MB of CSV: more than the loopback sockets can buffer (Linux autotunes a receive buffer
+    // up to tcp_rmem's maximum, 32 MB here, besides the 4 MB send buffer); with 20 MB the whole answer
+    // sometimes fitted, and the server never had to wait for the client.
+    const ROWS = 150_000;
     let app: TestApp;
     let database: ReturnType<typeof createDatabase>;
     let observer: postgres.Sql;
@@ -448,7 +451,6 @@ describe("GET /api/ledger", () => {
         serverSide = response;
       });
       observer = postgres(env.databaseUrl, { max: 1, connection: { application_name: "ledger-test" } });
-      // Some 20 MB of CSV, more than the sockets' buffers hold: the answer has to wait for the client.
       await observer`
         insert into ledger_entries (kind, category, amount_usd, occurred_at, stripe_object_id)
         select 'expense', 'payment_fee', 0.3, '2025-08-01T00:00:00Z'::timestamptz + n * interval '1 millisecond',
@@ -491,7 +493,7 @@ describe("GET /api/ledger", () => {
       response.setEncoding("utf8");
       const [firstPiece] = (await once(response, "data")) as [string];
       response.pause();
-      // Generous: a loaded CI machine writes the 20 MB slowly.
+      // Generous: a loaded CI machine fills the buffers slowly.
       await expect.poll(() => serverSide?.writableNeedDrain, { timeout: 40_000, interval: 50 }).toBe(true);
       return { response, received: [firstPiece] };
     }
@@ -515,8 +517,10 @@ describe("GET /api/ledger", () => {
       expect(response.complete).toBe(true);
       const lines = body.split("\r\n");
       expect(lines).toHaveLength(ROWS + 2);
+      // The last row: ROWS milliseconds after midnight.
+      const lastAt = new Date(Date.parse("2025-08-01T00:00:00Z") + ROWS).toISOString().replace(/\./g, "\\.");
       expect(lines.at(-2)).toMatch(
-        /^money,\d+,2025-08-01T00:01:00\.000Z,expense,payment_fee,0\.30,usd,,,x{300}60000,,$/,
+        new RegExp(`^money,\\d+,${lastAt},expense,payment_fee,0\\.30,usd,,,x{300}${ROWS},,$`),
       );
     });
 
