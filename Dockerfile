@@ -15,10 +15,12 @@ COPY apps/worker/package.json apps/worker/
 COPY packages/auth/package.json packages/auth/
 COPY packages/billing/package.json packages/billing/
 COPY packages/callbacks/package.json packages/callbacks/
+COPY packages/client/package.json packages/client/
 COPY packages/config/package.json packages/config/
 COPY packages/contract/package.json packages/contract/
 COPY packages/db/package.json packages/db/
 COPY packages/errors/package.json packages/errors/
+COPY packages/metrics/package.json packages/metrics/
 COPY packages/providers/package.json packages/providers/
 COPY packages/queue/package.json packages/queue/
 COPY packages/reports/package.json packages/reports/

@@ -7,6 +7,10 @@ export default defineConfig({
     exclude: [...configDefaults.exclude, "tests/chaos/**"],
     globalSetup: ["./packages/testing/src/global-setup.ts"],
     pool: "forks",
+    // Vitest's default is one worker fewer than the CPUs: one, on a 2-core CI machine. The tests
+    // mostly wait on Postgres, Redis and child processes, so two run the suite in about 270 s
+    // instead of 400 (measured on this machine).
+    maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },

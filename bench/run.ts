@@ -14,7 +14,9 @@ import { describeMachine } from "./lib/machine.js";
 import { renderTable, type ScenarioResult, writeResults } from "./lib/report.js";
 import { createScratch } from "./lib/scratch.js";
 import { buildReference, profileInto } from "./lib/stack.js";
+import { batch } from "./scenarios/batch.js";
 import { enqueue } from "./scenarios/enqueue.js";
+import { events } from "./scenarios/events.js";
 import { memory } from "./scenarios/memory.js";
 import { pipeline } from "./scenarios/pipeline.js";
 import { poll } from "./scenarios/poll.js";
@@ -22,7 +24,7 @@ import { prepaid } from "./scenarios/prepaid.js";
 import { readsAtScale } from "./scenarios/reads-at-scale.js";
 import { scaling } from "./scenarios/scaling.js";
 
-const scenarios: Scenario[] = [enqueue, poll, pipeline, prepaid, scaling, readsAtScale, memory];
+const scenarios: Scenario[] = [enqueue, poll, pipeline, prepaid, scaling, readsAtScale, memory, batch, events];
 
 const { values } = parseArgs({
   options: {

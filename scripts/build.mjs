@@ -52,3 +52,20 @@ const copy = (from, to) => {
   }
 };
 copy(migrations, join(out, "migrations"));
+
+// The dashboard's browser assets (apps/api/src/dashboard/dashboard.ts serves them): its stylesheet,
+// and its charts script with Chart.js bundled in, so no page loads anything from another origin.
+const dashboard = await build({
+  absWorkingDir: root,
+  entryPoints: { charts: "apps/api/src/dashboard/client/charts.ts" },
+  bundle: true,
+  platform: "browser",
+  format: "iife",
+  target: "es2022",
+  minify: true,
+  outdir: join(out, "dashboard/assets"),
+  write: false,
+  logLevel: "warning",
+});
+for (const file of dashboard.outputFiles) writeIfChanged(file.path, file.contents);
+copy(join(root, "apps/api/src/dashboard/assets"), join(out, "dashboard/assets"));

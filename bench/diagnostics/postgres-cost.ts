@@ -88,10 +88,10 @@ function taskStatements(sql: postgres.Sql, side: "ours" | "reference") {
           update tasks set status = 'completed', output = 'answer', prompt_tokens = 58, completion_tokens = 117,
             tokens_used = 175, cost_usd = ${COST}, error = null, completed_at = now(), updated_at = now()
           where id = ${task!.id} and status = 'processing' and lease_owner = 'bench'
-          returning id, user_id, cost_usd, completed_at)
-        insert into ledger_entries (kind, category, amount_usd, occurred_at, user_id, task_id)
-        select 'expense', 'api_cost', cost_usd, completed_at, user_id, id from done
-        on conflict (category, task_id) do nothing returning id`;
+          returning id, user_id, cost_usd, completed_at, provider, model)
+        insert into ledger_entries (kind, category, amount_usd, occurred_at, user_id, task_id, run_id, provider, model)
+        select 'expense', 'api_cost', cost_usd, completed_at, user_id, id, 'bench', provider, model from done
+        on conflict (category, task_id, run_id) do nothing returning id`;
     };
   }
   return async () => {

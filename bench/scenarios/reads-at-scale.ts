@@ -11,6 +11,9 @@ const CONNECTIONS = 50;
 const CHUNK = 200_000;
 // Every bulk task costs this much (gpt-4o-mini, 20 input and 41 output tokens).
 const TASK_COST = "0.000027600000";
+// Goals: a day's incremental rollup ≤ 0.1 s; the full rebuild ≤ 2 s per million rows (linear in rows).
+const INCREMENTAL_GOAL_SECONDS = 0.1;
+const REBUILD_GOAL_SECONDS_PER_MILLION = 2;
 
 /**
  * 5. A million tasks and a million ledger rows (bulk-loaded with SQL, spread over two years, as
@@ -47,9 +50,11 @@ export const readsAtScale: Scenario = {
             ${TASK_COST}, (g % 1000) + 1, 1, at, at, at + interval '1 second', at + interval '1 second'
           from (select g, now() - g * (interval '730 days' / ${plan.tasks}) as at
                 from generate_series(${from}::int, ${to}::int) g) s`;
+        // With triggers off the load copies the task's provider and model itself, as the ledger's
+        // check requires (migration 0009; the worker's booking does the same).
         await sql`
-          insert into ledger_entries (kind, category, amount_usd, occurred_at, user_id, task_id, created_at)
-          select 'expense', 'api_cost', cost_usd, completed_at, user_id, id, completed_at
+          insert into ledger_entries (kind, category, amount_usd, occurred_at, user_id, task_id, created_at, provider, model)
+          select 'expense', 'api_cost', cost_usd, completed_at, user_id, id, completed_at, provider, model
           from tasks where id between ${from} and ${to}`;
       }
       // Some income too: subscriptions and micro-payments, one every few hours.
@@ -134,16 +139,18 @@ export const readsAtScale: Scenario = {
               cost_usd, attempts, started_at, completed_at)
             select 'completed', 'openai', 'gpt-4o-mini', 'new prompt', 'new answer', 20, 41, 61, ${TASK_COST}, 1,
               now(), now() from generate_series(1, ${plan.newRows})
-            returning id, cost_usd, completed_at
+            returning id, cost_usd, completed_at, provider, model
           )
-          insert into ledger_entries (kind, category, amount_usd, occurred_at, task_id)
-          select 'expense', 'api_cost', cost_usd, completed_at, id from new_tasks`;
+          insert into ledger_entries (kind, category, amount_usd, occurred_at, task_id, provider, model)
+          select 'expense', 'api_cost', cost_usd, completed_at, id, provider, model from new_tasks`;
         const started = performance.now();
         await rollupReports(database.db);
         incrementalSeconds.push((performance.now() - started) / 1000);
       }
       context.log(`  incremental rollup: ${incrementalSeconds.map((s) => s.toFixed(3)).join(", ")} s`);
 
+      // 2 s for a million rows; a quick run's fewer rows get the same goal scaled linearly.
+      const rebuildGoal = (REBUILD_GOAL_SECONDS_PER_MILLION * plan.tasks) / 1_000_000;
       const p99 = (name: string) => median(runs[name]!.map((r) => r.latencyMs.p99));
       const floor = p99("reference");
       const read = (name: string, label: string): Figure => ({
@@ -177,8 +184,8 @@ export const readsAtScale: Scenario = {
           ours: median(incrementalSeconds),
           reference: null,
           ratio: null,
-          goal: "< 1 s",
-          met: median(incrementalSeconds) < 1,
+          goal: `≤ ${INCREMENTAL_GOAL_SECONDS} s`,
+          met: median(incrementalSeconds) <= INCREMENTAL_GOAL_SECONDS,
         },
         {
           metric: `full rebuild of all rollups (${plan.tasks / 1000}k rows)`,
@@ -186,8 +193,8 @@ export const readsAtScale: Scenario = {
           ours: median(fullSeconds),
           reference: null,
           ratio: null,
-          goal: "< 10 s",
-          met: median(fullSeconds) < 10,
+          goal: `≤ ${rebuildGoal.toFixed(rebuildGoal < 1 ? 2 : 1)} s`,
+          met: median(fullSeconds) <= rebuildGoal,
         },
       ];
       return {

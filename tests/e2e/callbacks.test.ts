@@ -1,7 +1,8 @@
 // End to end, callbacks: the real API and worker processes, a receiver on 127.0.0.1 (allowed by
-// CALLBACK_ALLOW_PRIVATE_NETWORKS=true), driven over HTTP. A finished task's view arrives signed;
+// CALLBACK_ALLOW_PRIVATE_NETWORKS=true), driven over HTTP with the typed client. A finished task's view arrives signed;
 // retries are BullMQ jobs, so a worker killed between two attempts leaves the next one to another.
 import { randomBytes } from "node:crypto";
+import { type Client, createClient } from "@aitasks/client";
 import {
   type CallbackReceiver,
   type FakeChatServer,
@@ -24,6 +25,7 @@ let fake: FakeChatServer;
 let receiver: CallbackReceiver;
 let api: StartedApi;
 let worker: RunningProcess;
+let client: Client;
 
 const callbackEnv = {
   CALLBACK_SIGNING_SECRET: SECRET,
@@ -46,6 +48,7 @@ beforeAll(async () => {
     QUEUE_PREFIX: env.queuePrefix,
     ...callbackEnv,
   });
+  client = createClient({ baseUrl: api.baseUrl });
 });
 afterAll(async () => {
   await killAll();
@@ -53,24 +56,12 @@ afterAll(async () => {
   await fake?.close();
 });
 
-interface CallbacksJson {
-  state: string;
-  attempts: { attempt: number; status_code: number | null; error: string | null }[];
-}
-
-async function call<T = Record<string, unknown>>(method: string, path: string, body?: unknown) {
-  const response = await fetch(`${api.baseUrl}${path}`, {
-    method,
-    ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
-  });
-  return { status: response.status, body: (await response.json()) as T };
-}
 const outputs = () => `--- worker ---\n${worker.output()}\n--- api ---\n${api.proc.output()}`;
-const callbacksOf = async (id: number) => (await call<CallbacksJson>("GET", `/api/task/${id}/callbacks`)).body;
-const submit = async (body: Record<string, unknown>) => {
-  const answer = await call<{ task_id: number }>("POST", "/api/task", body);
-  expect(answer.status).toBe(202);
-  return answer.body.task_id;
+const callbacksOf = (id: number) => client.listCallbacks(id);
+const submit = async (body: { prompt: string; callback_url: string }) => {
+  const answer = await client.submitTask(body);
+  expect(answer.status).toBe("pending");
+  return answer.task_id;
 };
 const untilDelivered = (id: number) =>
   waitFor(async () => (await callbacksOf(id)).state === "delivered", 30_000, {
@@ -85,7 +76,7 @@ describe("callbacks between the real processes", () => {
 
     const callback = receiver.received.find((received) => received.headers["webhook-id"] === `task_${id}_completed`)!;
     const verified = new Webhook(SECRET).verify(callback.body, callback.headers as Record<string, string>);
-    expect(verified).toEqual((await call("GET", `/api/task/${id}`)).body);
+    expect(verified).toEqual(await client.getTask(id));
     expect(await callbacksOf(id)).toMatchObject({
       state: "delivered",
       attempts: [{ attempt: 1, status_code: 200, error: null }],
@@ -95,7 +86,7 @@ describe("callbacks between the real processes", () => {
   it("POSTs a canceled task's view", async () => {
     const id = await submit({ prompt: "hang until canceled", callback_url: `${receiver.url}/c` });
     await waitFor(() => fake.requests.some((request) => request.prompt === "hang until canceled"), 20_000);
-    expect((await call("POST", `/api/task/${id}/cancel`)).status).toBe(200);
+    expect(await client.cancelTask(id)).toMatchObject({ id, status: "canceled" });
     await untilDelivered(id);
 
     const callback = receiver.received.find((received) => received.headers["webhook-id"] === `task_${id}_canceled`)!;

@@ -1,24 +1,23 @@
+import { createClient } from "@aitasks/client";
+import type { TaskView } from "@aitasks/contract";
 import { formatAmount } from "@aitasks/db";
 // End to end: the real API and worker processes, started as an operator starts them
-// (`tsx apps/<role>/src/main.ts`), driven over HTTP only; Postgres is read to check the books.
+// (`node dist/<role>/main.mjs`), driven over HTTP only, through the typed client (@aitasks/client);
+// Postgres is read to check the books.
 import {
   exitWithin,
   expectedCostPico,
   type FakeChatServer,
   fakeAnswer,
   fakeUsage,
-  getTask,
   killAll,
-  postTask,
   type RunningProcess,
   type StartedApi,
   startApi,
   startFakeChatServer,
   startProcess,
-  submit,
   useTestEnvironment,
   waitFor,
-  waitForFinished,
 } from "@aitasks/testing";
 import postgres from "postgres";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -79,6 +78,25 @@ async function ledgerOf(ids: number[]) {
   return row!;
 }
 
+const clientOf = (api: StartedApi) => createClient({ baseUrl: api.baseUrl });
+
+/** Posts a task and returns its id. */
+async function submit(api: StartedApi, prompt: string, provider: "openai" | "mistral" = "openai") {
+  return (await clientOf(api).submitTask({ prompt, provider })).task_id;
+}
+
+/** Each task's final view, followed on its event stream; on a timeout, where the tasks and processes stood. */
+async function finished(api: StartedApi, ids: number[], timeoutMs: number): Promise<TaskView[]> {
+  const client = clientOf(api);
+  try {
+    return await Promise.all(ids.map((id) => client.waitForTask(id, { timeoutMs })));
+  } catch (error) {
+    const tasks = await Promise.all(ids.map((id) => client.getTask(id))).catch(() => []);
+    const statuses = tasks.map((task) => `${task.id}=${task.status}`).join(" ");
+    throw new Error(`tasks ${ids.join(",")} to finish; statuses: ${statuses}\n${outputs()}`, { cause: error });
+  }
+}
+
 const requestsFor = (prompts: string[]) => fake.requests.filter((request) => prompts.includes(request.prompt));
 
 describe("with one API and workers started from the command line", () => {
@@ -96,9 +114,9 @@ describe("with one API and workers started from the command line", () => {
       prompt: `happy path ${i}: what is ${i} squared?`,
       provider: i % 2 === 0 ? ("openai" as const) : ("mistral" as const),
     }));
-    const ids = await Promise.all(jobs.map((job) => submit(api.baseUrl, job.prompt, job.provider)));
+    const ids = await Promise.all(jobs.map((job) => submit(api, job.prompt, job.provider)));
 
-    const tasks = await waitForFinished(api.baseUrl, ids, 45_000, outputs);
+    const tasks = await finished(api, ids, 45_000);
 
     let totalPico = 0n;
     for (const [i, job] of jobs.entries()) {
@@ -130,17 +148,17 @@ describe("with one API and workers started from the command line", () => {
     });
     const workerEnv = { WORKER_LOCK_DURATION_MS: "2000", WORKER_CONCURRENCY: "5" }; // both workers alike
     const first = startWorker(workerEnv);
-    const ids = await Promise.all(prompts.map((prompt) => submit(api.baseUrl, prompt)));
+    const ids = await Promise.all(prompts.map((prompt) => submit(api, prompt)));
 
     await waitFor(() => requestsFor(prompts).length >= 5, 30_000, {
       message: () => `the worker to send all 5 prompts (got ${requestsFor(prompts).length})\n${outputs()}`,
     });
     await first.kill9();
-    const midway = await Promise.all(ids.map((id) => getTask(api.baseUrl, id)));
+    const midway = await Promise.all(ids.map((id) => clientOf(api).getTask(id)));
     expect(midway.map((task) => task.status)).toEqual(Array(5).fill("processing"));
 
     startWorker(workerEnv);
-    const tasks = await waitForFinished(api.baseUrl, ids, 45_000, outputs);
+    const tasks = await finished(api, ids, 45_000);
 
     for (const [i, task] of tasks.entries()) {
       expect(task).toMatchObject({ status: "completed", output: fakeAnswer(prompts[i]!), error: null });
@@ -153,9 +171,9 @@ describe("with one API and workers started from the command line", () => {
 
   it("fails a task whose provider has no API key, without charging it, and keeps working", async () => {
     const worker = startWorker({ MISTRAL_API_KEY: "" });
-    const mistralId = await submit(api.baseUrl, "no key: bonjour?", "mistral");
+    const mistralId = await submit(api, "no key: bonjour?", "mistral");
 
-    const [failed] = await waitForFinished(api.baseUrl, [mistralId], 30_000, outputs);
+    const [failed] = await finished(api, [mistralId], 30_000);
     expect(failed).toMatchObject({
       status: "failed",
       error: "MISTRAL_API_KEY is not configured",
@@ -166,8 +184,8 @@ describe("with one API and workers started from the command line", () => {
     expect(requestsFor(["no key: bonjour?"])).toHaveLength(0);
 
     expect(worker.alive()).toBe(true);
-    const openaiId = await submit(api.baseUrl, "no key: but openai works?", "openai");
-    const [completed] = await waitForFinished(api.baseUrl, [openaiId], 30_000, outputs);
+    const openaiId = await submit(api, "no key: but openai works?", "openai");
+    const [completed] = await finished(api, [openaiId], 30_000);
     expect(completed).toMatchObject({ status: "completed", output: fakeAnswer("no key: but openai works?") });
     expect(worker.alive()).toBe(true);
   }, 90_000);
@@ -181,10 +199,10 @@ it("shuts down on SIGTERM: in-flight tasks finish, the others wait for the next 
   );
   const api = track(await startApi(baseEnv()));
   const worker = startWorker({ WORKER_CONCURRENCY: "3" });
-  const ids = await Promise.all(prompts.map((prompt) => submit(api.baseUrl, prompt)));
+  const ids = await Promise.all(prompts.map((prompt) => submit(api, prompt)));
 
   await waitFor(
-    async () => (await Promise.all(ids.map((id) => getTask(api.baseUrl, id)))).some((t) => t.status === "processing"),
+    async () => (await Promise.all(ids.map((id) => clientOf(api).getTask(id)))).some((t) => t.status === "processing"),
     30_000,
     { intervalMs: 50, message: () => `a task to be processing\n${outputs()}` },
   );
@@ -209,7 +227,7 @@ it("shuts down on SIGTERM: in-flight tasks finish, the others wait for the next 
 
   slow = false;
   const [nextApi] = await Promise.all([startApi(baseEnv()).then(track), startWorker()]);
-  const tasks = await waitForFinished(nextApi.baseUrl, ids, 45_000, outputs);
+  const tasks = await finished(nextApi, ids, 45_000);
   expect(tasks.map((task) => task.status)).toEqual(Array(10).fill("completed"));
   const totalPico = prompts.reduce((sum, prompt) => sum + expectedCostPico("openai", prompt), 0n);
   expect(await ledgerOf(ids)).toEqual({ rows: 10, tasks: 10, total: formatAmount(totalPico) });
@@ -221,15 +239,25 @@ it("stores tasks while Redis is unreachable, and the worker's reconciler runs th
   expect(health.status).toBe(503);
   expect(await health.json()).toMatchObject({ status: "unhealthy", checks: { database: "ok", redis: "down" } });
 
+  const client = clientOf(api);
   const before = Date.now();
-  const answer = await postTask(api.baseUrl, { prompt: "redis down: still stored?" });
+  // One attempt: a retry would hide an answer that was not the 202.
+  const answer = await client.submitTask({ prompt: "redis down: still stored?" }, { retry: false });
   expect(Date.now() - before).toBeLessThan(5000);
-  expect(answer).toMatchObject({ status: 202, body: { status: "pending", provider: "openai" } });
-  const id = answer.body.task_id;
-  expect(await getTask(api.baseUrl, id)).toMatchObject({ status: "pending" });
+  expect(answer).toEqual({ task_id: expect.any(Number), status: "pending", provider: "openai" });
+  const id = answer.task_id;
+  expect(await client.getTask(id)).toMatchObject({ status: "pending" });
 
   startWorker({ RECONCILE_AFTER_MS: "1000" });
-  const [task] = await waitForFinished(api.baseUrl, [id], 45_000, outputs);
+  // Polled: this API hears no task changes without Redis, so its event streams would lag.
+  const task = await waitFor(
+    async () => {
+      const current = await client.getTask(id);
+      return current.status === "completed" || current.status === "failed" ? current : undefined;
+    },
+    45_000,
+    { intervalMs: 250, message: () => `task ${id} to finish\n${outputs()}` },
+  );
   expect(task).toMatchObject({ status: "completed", output: fakeAnswer("redis down: still stored?") });
   expect(await ledgerOf([id])).toEqual({
     rows: 1,

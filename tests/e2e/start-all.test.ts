@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import { connect } from "node:net";
 import { formatAmount } from "@aitasks/db";
 // `npm start` (node scripts/start-all.mjs): the API and one worker from one command.
 import {
@@ -66,9 +68,31 @@ it("serves tasks, and stops with both children on SIGTERM", async () => {
     },
   });
 
+  // What an operator opens, from the same command and nothing else installed: metrics, the
+  // dashboard with its bundled charts script, and the queue board (open mode: no sign-in).
+  for (const [path, type] of [
+    ["/metrics", "text/plain"],
+    ["/dashboard", "text/html"],
+    ["/dashboard/assets/charts.js", "text/javascript"],
+    ["/admin/queues", "text/html"],
+  ] as const) {
+    const response = await fetch(`${baseUrl}${path}`);
+    expect(response.status, path).toBe(200);
+    expect(response.headers.get("content-type"), path).toMatch(new RegExp(`^${type}`));
+  }
+  expect(await (await fetch(`${baseUrl}/dashboard`)).text()).toContain('data-figure="daily-income"');
+
+  // A connection that never sends a request (Node's fetch keeps spare ones) must not hold the
+  // shutdown up: it used to, for the whole 20 s grace period, and the API then exited 1.
+  const silent = connect(port, "127.0.0.1");
+  await once(silent, "connect");
+  silent.on("error", () => {});
+
   const stopping = Date.now();
   proc.child.kill("SIGTERM");
   expect(await exitWithin(proc, 40_000), proc.output()).toBe(0);
+  expect(Date.now() - stopping, proc.output()).toBeLessThan(10_000);
+  silent.destroy();
   console.info(`start-all exited ${Date.now() - stopping} ms after SIGTERM`);
   // Nothing it started is left running...
   await waitFor(() => !groupAlive(proc.child.pid!), 5000, { message: "the children of start-all to be gone" });

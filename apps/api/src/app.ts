@@ -1,17 +1,24 @@
 import cors from "@fastify/cors";
 import Fastify, { type FastifyBaseLogger } from "fastify";
+import { dashboardRoutes } from "./dashboard/dashboard.js";
+import { queueBoardRoutes } from "./dashboard/queue-board.js";
 import type { AppDeps } from "./deps.js";
 import { BODY_LIMIT_BYTES, useUnreadBodyDiscard } from "./http/body-limit.js";
 import { handleClientError, handleError, handleNotFound } from "./http/errors.js";
 import { useIdempotencyKeys } from "./http/idempotency.js";
 import { useStrictUtf8Json } from "./http/json-body.js";
+import { collectRoutes } from "./http/openapi.js";
 import { requestIdOf } from "./http/request-id.js";
 import { useSecurityHeaders } from "./http/security-headers.js";
 import { authenticate } from "./plugins/authenticate.js";
+import { useHttpMetrics } from "./plugins/http-metrics.js";
 import { failedAuthenticationLimiter, registerRateLimit } from "./plugins/rate-limit.js";
+import { taskChildLogger } from "./plugins/task-log.js";
 import { creditRoutes } from "./routes/credits/credits.js";
+import { docsRoutes } from "./routes/docs/docs.js";
 import { healthRoute } from "./routes/health.js";
 import { keyRoutes } from "./routes/keys/keys.js";
+import { metricsRoute } from "./routes/metrics.js";
 import { createMicroCheckoutRoute } from "./routes/payments/create-micro-checkout.js";
 import { createSubscriptionCheckoutRoute } from "./routes/payments/create-subscription-checkout.js";
 import { getLedgerRoute } from "./routes/reports/get-ledger.js";
@@ -37,7 +44,11 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
     // Answer 503 to requests arriving while the server drains, instead of accepting new work.
     return503OnClosing: true,
     clientErrorHandler: handleClientError,
+    childLoggerFactory: taskChildLogger,
   });
+  // Before any route: GET /openapi.json documents every route registered from here on.
+  const routes = collectRoutes(app);
+  useHttpMetrics(app, deps.metrics.http);
   // JSON in and out (SPEC): a text/plain body is refused with 415 instead of reaching the routes as a string.
   app.removeContentTypeParser("text/plain");
   // Bytes that are not UTF-8 are refused (400) rather than stored as U+FFFD.
@@ -50,9 +61,16 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
   if (deps.corsOrigins?.length) app.register(cors, { origin: [...deps.corsOrigins] });
 
   healthRoute(app, deps.healthChecks);
+  docsRoutes(app, routes);
   // One counter for both prefixes: /api and /api/v1 are the same API.
   const failures = deps.rateLimit ? failedAuthenticationLimiter(deps.rateLimit) : undefined;
+  metricsRoute(app, deps, failures);
+  // The operator's web pages: cookie sessions, HTML, and nothing under /api.
+  app.register(dashboardRoutes, { ...deps, prefix: "/dashboard" });
+  app.register(queueBoardRoutes, { ...deps, prefix: "/admin/queues" });
   // Every /api path is also served under /api/v1: the versioned name of the same contract.
+  // Lists, reports, stats and the ledger read the replica when there is one (DATABASE_READ_URL).
+  const reads = { ...deps, db: deps.readDb };
   for (const prefix of ["/api", "/api/v1"]) {
     app.register(
       async (api) => {
@@ -71,10 +89,10 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
           taskEventsRoute(authenticated, deps);
           listCallbacksRoute(authenticated, deps);
           cancelTaskRoute(authenticated, deps);
-          listTasksRoute(authenticated, deps);
-          getReportRoute(authenticated, deps);
-          getStatsRoute(authenticated, deps);
-          getLedgerRoute(authenticated, deps);
+          listTasksRoute(authenticated, reads);
+          getReportRoute(authenticated, reads);
+          getStatsRoute(authenticated, reads);
+          getLedgerRoute(authenticated, reads);
           createSubscriptionCheckoutRoute(authenticated, deps);
           createMicroCheckoutRoute(authenticated, deps);
           keyRoutes(authenticated, deps);

@@ -2,6 +2,7 @@ import { adminKeyDigests } from "@aitasks/auth";
 import { type CheckoutDeps, createStripeClient } from "@aitasks/billing";
 import { createCallbackUrlCheck, resolveWithSystem } from "@aitasks/callbacks";
 import { createDatabase, type Database } from "@aitasks/db";
+import type { HealthCheck } from "@aitasks/metrics";
 import type { PricingTable, ProviderName } from "@aitasks/providers";
 import {
   closeQueues,
@@ -13,23 +14,36 @@ import {
   enqueue,
   enqueueMany,
   type Queues,
+  type RedisClient,
   runTaskJobOptions,
   taskCanceledChannel,
   taskOutputChannel,
   taskStatusChannel,
 } from "@aitasks/queue";
 import type { BillingRules, TaskChangeFeed, TaskFinishedSignal, TaskOutputSource } from "@aitasks/tasks";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { type ApiMetrics, createApiMetrics } from "./api-metrics.js";
 import type { ApiConfig } from "./config.js";
-import type { RateLimitOptions } from "./plugins/rate-limit.js";
+import { createDashboardSessions, type DashboardSessions } from "./dashboard/session.js";
+import {
+  type FailedAuthenticationLimiter,
+  failedAuthenticationLimiter,
+  type RateLimitOptions,
+} from "./plugins/rate-limit.js";
 import { createTaskListener } from "./task-listener.js";
 
-export type HealthCheck = () => Promise<unknown>;
+/** Wrong admin keys one address may try on the dashboard's sign-in per minute. */
+const DASHBOARD_SIGN_IN_FAILURES_PER_MINUTE = 10;
 
 /** What the HTTP app needs; each route takes the part it uses (`Pick<AppDeps, ...>`). */
 export interface AppDeps extends CheckoutDeps {
   db: Database;
+  /**
+   * Where reports, stats, lists and the ledger are read: the replica of DATABASE_READ_URL, else
+   * `db`. A replica lags its primary by a little, so what a client has just written (its task)
+   * is always read from `db`.
+   */
+  readDb: Database;
   pricing: PricingTable;
   defaultModels: Record<ProviderName, string>;
   enqueueTask: (taskId: number, priority: number) => Promise<void>;
@@ -47,6 +61,14 @@ export interface AppDeps extends CheckoutDeps {
   /** Queues the callback of a task that ended here (a cancel). */
   enqueueCallback: (taskId: number) => Promise<void>;
   healthChecks: { database: HealthCheck; redis: HealthCheck };
+  /** The queues themselves: the dashboard shows their depth, the queue board their jobs. */
+  queues: Queues;
+  /** Who is signed in to the dashboard and the queue board (a session cookie). */
+  dashboardSessions: DashboardSessions;
+  /** Wrong dashboard sign-ins per client address: always counted, whatever RATE_LIMIT_PER_MINUTE says. */
+  signInFailures: FailedAuthenticationLimiter;
+  /** This process's metrics registry, its request metrics and who may read `GET /metrics`. */
+  metrics: ApiMetrics;
   stripeWebhookSecret: string | undefined;
   /** SHA-256 digests of ADMIN_API_KEY; empty means open mode. */
   adminKeyDigests: readonly Buffer[];
@@ -66,21 +88,24 @@ export interface AppDeps extends CheckoutDeps {
  */
 export function createApiDeps(config: ApiConfig, logger: Logger) {
   const database = createDatabase(config.DATABASE_URL);
-  const redis: Redis = createProducerConnection(config.REDIS_URL);
+  const redis: RedisClient = createProducerConnection(config.redis);
   redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
   const queues: Queues = createQueues(redis, config.QUEUE_PREFIX, (error) =>
     logger.warn({ err: error }, "queue error"),
   );
   const listener = createTaskListener(
-    createSubscriberConnection(config.REDIS_URL).on("error", () => {}),
+    createSubscriberConnection(config.redis).on("error", () => {}),
     {
       status: taskStatusChannel(config.QUEUE_PREFIX),
       canceled: taskCanceledChannel(config.QUEUE_PREFIX),
       output: taskOutputChannel(config.QUEUE_PREFIX),
     },
   );
+  const adminDigests = adminKeyDigests(config.ADMIN_API_KEY);
+  const readDatabase = config.DATABASE_READ_URL ? createDatabase(config.DATABASE_READ_URL) : undefined;
   const deps: AppDeps = {
     db: database.db,
+    readDb: readDatabase?.db ?? database.db,
     pricing: config.pricing,
     defaultModels: config.defaultModels,
     enqueueTask: (taskId, priority) =>
@@ -117,9 +142,22 @@ export function createApiDeps(config: ApiConfig, logger: Logger) {
       await redis.publish(taskCanceledChannel(config.QUEUE_PREFIX), String(taskId));
     },
     healthChecks: { database: () => database.sql`select 1`, redis: () => redis.ping() },
+    queues,
+    dashboardSessions: createDashboardSessions({
+      db: database.db,
+      adminKeyDigests: adminDigests,
+      ttlSeconds: config.DASHBOARD_SESSION_TTL_S,
+    }),
+    signInFailures: failedAuthenticationLimiter({
+      perMinute: DASHBOARD_SIGN_IN_FAILURES_PER_MINUTE,
+      redis,
+      namespace: `${config.QUEUE_PREFIX}:dashboard-sign-in:`,
+      refusal: "too many wrong admin keys from this address",
+    }),
+    metrics: createApiMetrics(config, { db: database.db, queues, pricing: config.pricing }),
     stripe: createStripeClient({ secretKey: config.STRIPE_SECRET_KEY, apiBaseUrl: config.STRIPE_API_BASE_URL }),
     stripeWebhookSecret: config.STRIPE_WEBHOOK_SECRET,
-    adminKeyDigests: adminKeyDigests(config.ADMIN_API_KEY),
+    adminKeyDigests: adminDigests,
     rateLimit:
       config.RATE_LIMIT_PER_MINUTE > 0
         ? { perMinute: config.RATE_LIMIT_PER_MINUTE, redis, namespace: `${config.QUEUE_PREFIX}:rate-limit:` }
@@ -151,6 +189,7 @@ export function createApiDeps(config: ApiConfig, logger: Logger) {
       await closeQueues(queues);
       redis.disconnect();
       await database.close();
+      await readDatabase?.close();
     },
   };
 }

@@ -179,7 +179,12 @@ describe("error bodies", () => {
       max: 1,
       connectTimeoutSeconds: 1,
     });
-    const down = await createTestApp(env, { db: unreachable.db, adminKeyDigests: adminKeyDigests([ADMIN]) });
+    // The replica too: stats (and lists, reports, the ledger) read it (DATABASE_READ_URL).
+    const down = await createTestApp(env, {
+      db: unreachable.db,
+      readDb: unreachable.db,
+      adminKeyDigests: adminKeyDigests([ADMIN]),
+    });
     try {
       for (const [method, url, payload] of [
         ["GET", "/api/task/1", undefined],

@@ -1,9 +1,11 @@
 import { ConfigError, exitOnUnhandledErrors, loggerOptions } from "@aitasks/config";
-import { migrateDatabase } from "@aitasks/db";
+import { migrateDatabase, poolerRefusal } from "@aitasks/db";
+import { guardEvictionPolicy } from "@aitasks/queue";
 import { pino } from "pino";
 import { buildApp } from "./app.js";
 import { type ApiConfig, loadApiConfig } from "./config.js";
 import { createApiDeps } from "./deps.js";
+import { trackUnusedConnections } from "./http/unused-connections.js";
 
 let config: ApiConfig;
 try {
@@ -15,9 +17,24 @@ try {
 
 const logger = pino(loggerOptions(config.LOG_LEVEL));
 exitOnUnhandledErrors(logger);
-await migrateDatabase(config.DATABASE_URL);
+await migrateDatabase(config.migrationUrl);
 
 const resources = createApiDeps(config, logger);
+// A pooler the URL does not declare refuses every connection of the pool: say so now, not as 503s.
+await resources.database.sql`select 1`.catch((error) => {
+  const refusal = poolerRefusal(error, "DATABASE_URL");
+  if (!refusal) return;
+  logger.fatal(refusal);
+  process.exit(1);
+});
+guardEvictionPolicy(resources.redis, {
+  allowEviction: config.REDIS_ALLOW_EVICTION,
+  onRefused: (reason) => {
+    logger.fatal(reason);
+    process.exit(1);
+  },
+  onWarning: (message) => logger.warn(message),
+});
 const app = buildApp(resources.deps, { logger });
 app.addHook("preClose", async () => resources.listener.releaseAll());
 
@@ -29,6 +46,7 @@ if (config.ADMIN_API_KEY.length === 0) {
   if (logger.isLevelEnabled("warn")) logger.warn(warning);
   else console.error(warning);
 }
+const unusedConnections = trackUnusedConnections(app.server);
 await app.listen({ port: config.PORT, host: config.HOST });
 
 let closing = false;
@@ -40,7 +58,9 @@ async function shutdown(signal: string) {
     logger.error("shutdown took too long; exiting");
     process.exit(1);
   }, 20_000).unref();
-  await app.close();
+  const closed = app.close();
+  unusedConnections.destroy();
+  await closed;
   await resources.close();
   clearTimeout(forced);
   logger.info("closed");

@@ -1,7 +1,7 @@
+import type { RedisClient } from "@aitasks/queue";
 import { parseOutputPiece, parseStatusAnnouncement } from "@aitasks/queue";
 import type { TaskChange, TaskChangeFeed, TaskFinishedSignal } from "@aitasks/tasks";
 import { FINAL_STATUSES, type TaskStatus } from "@aitasks/tasks";
-import type { Redis } from "ioredis";
 
 export interface TaskChannels {
   /** Workers announce status changes here (`42:completed,43:processing`). */
@@ -19,7 +19,7 @@ export interface TaskChannels {
  * listeners. A lost announcement (Redis blip) costs only latency: a waiter ends at its deadline
  * and a stream at its next heartbeat, and both read the database then.
  */
-export function createTaskListener(subscriber: Redis, channels: TaskChannels) {
+export function createTaskListener(subscriber: RedisClient, channels: TaskChannels) {
   const waiters = new Map<number, Set<() => void>>();
   const followers = new Map<number, Set<(change: TaskChange) => void>>();
 

@@ -19,6 +19,7 @@ import type { RunTaskDeps } from "@aitasks/tasks";
 import type { Logger } from "pino";
 import type { WorkerConfig } from "./config.js";
 import { createRunningCalls, type RunningCalls } from "./running-calls.js";
+import { createWorkerMetrics } from "./worker-metrics.js";
 
 /** What the job handlers need. */
 export interface WorkerDeps {
@@ -48,15 +49,16 @@ export function createWorkerDeps(config: WorkerConfig, logger: Logger) {
   const database = createDatabase(config.DATABASE_URL, {
     max: Math.min(20, Math.max(4, Math.ceil(config.WORKER_CONCURRENCY / 10))),
   });
-  const connection = createWorkerConnection(config.REDIS_URL);
+  const connection = createWorkerConnection(config.redis);
   connection.on("error", (error) => logger.warn({ err: error.message }, "redis connection error"));
-  const publisher = createWorkerConnection(config.REDIS_URL).on("error", () => {});
+  const publisher = createWorkerConnection(config.redis).on("error", () => {});
   const queues = createQueues(connection, config.QUEUE_PREFIX, (error) => logger.warn({ err: error }, "queue error"));
   const runningCalls = createRunningCalls(
-    createSubscriberConnection(config.REDIS_URL).on("error", () => {}),
+    createSubscriberConnection(config.redis).on("error", () => {}),
     taskCanceledChannel(config.QUEUE_PREFIX),
   );
   const announceStatus = createTaskStatusAnnouncer(publisher, taskStatusChannel(config.QUEUE_PREFIX));
+  const metrics = createWorkerMetrics(config);
   const enqueueCallback = (taskId: number) =>
     enqueue(
       queues,
@@ -97,11 +99,12 @@ export function createWorkerDeps(config: WorkerConfig, logger: Logger) {
       onFinished: (taskId, finished) => {
         if (finished.callbackUrl) {
           enqueueCallback(taskId).catch((error) =>
-            logger.warn({ err: error, taskId }, "callback not queued; the reconciler will queue it"),
+            logger.warn({ err: error, task_id: taskId }, "callback not queued; the reconciler will queue it"),
           );
         }
         return announceStatus(taskId, finished.status);
       },
+      observer: metrics.tasks,
     },
   };
   const workerOptions = {
@@ -116,6 +119,10 @@ export function createWorkerDeps(config: WorkerConfig, logger: Logger) {
     deps,
     database,
     workerOptions,
+    metrics,
+    healthChecks: { database: () => database.sql`select 1`, redis: () => connection.ping() },
+    /** The command connection: the start-up checks of the Redis server run on it. */
+    redis: connection,
     async close() {
       await closeQueues(queues);
       runningCalls.close();

@@ -1,9 +1,11 @@
 import { ConfigError, exitOnUnhandledErrors, loggerOptions } from "@aitasks/config";
-import { migrateDatabase } from "@aitasks/db";
+import { migrateDatabase, poolerRefusal } from "@aitasks/db";
+import { guardEvictionPolicy } from "@aitasks/queue";
 import { pino } from "pino";
 import { loadWorkerConfig, type WorkerConfig } from "./config.js";
 import { createWorkerDeps } from "./deps.js";
 import { reconcileTasks } from "./handlers/reconcile-tasks.js";
+import { createWorkerHttpServer } from "./http-server.js";
 import { startWorkers } from "./start-worker.js";
 
 let config: WorkerConfig;
@@ -16,9 +18,24 @@ try {
 
 const logger = pino(loggerOptions(config.LOG_LEVEL));
 exitOnUnhandledErrors(logger);
-await migrateDatabase(config.DATABASE_URL);
+await migrateDatabase(config.migrationUrl);
 
-const { deps, workerOptions, close } = createWorkerDeps(config, logger);
+const { deps, database, workerOptions, redis, metrics, healthChecks, close } = createWorkerDeps(config, logger);
+// A pooler the URL does not declare refuses every connection of the pool: say so now, not as failed jobs.
+await database.sql`select 1`.catch((error) => {
+  const refusal = poolerRefusal(error, "DATABASE_URL");
+  if (!refusal) return;
+  logger.fatal(refusal);
+  process.exit(1);
+});
+guardEvictionPolicy(redis, {
+  allowEviction: config.REDIS_ALLOW_EVICTION,
+  onRefused: (reason) => {
+    logger.fatal(reason);
+    process.exit(1);
+  },
+  onWarning: (message) => logger.warn(message),
+});
 
 for (const [provider, key] of [
   ["openai", config.OPENAI_API_KEY],
@@ -29,6 +46,22 @@ for (const [provider, key] of [
 
 const running = await startWorkers(deps, workerOptions);
 logger.info({ concurrency: config.WORKER_CONCURRENCY, prefix: config.QUEUE_PREFIX }, "worker started");
+
+// /metrics and /health. A port already taken stops only them: the worker goes on running jobs.
+const httpServer =
+  config.WORKER_HTTP_PORT > 0
+    ? createWorkerHttpServer({ registry: metrics.registry, access: metrics.access, checks: healthChecks })
+    : undefined;
+httpServer
+  ?.on("error", (error) =>
+    logger.error(
+      { err: error, port: config.WORKER_HTTP_PORT },
+      "worker HTTP server failed: /metrics and /health are off",
+    ),
+  )
+  .listen(config.WORKER_HTTP_PORT, () =>
+    logger.info({ port: config.WORKER_HTTP_PORT }, "worker serves /metrics and /health"),
+  );
 // Once at start too: tasks stored while no worker ran are picked up now, not a minute later.
 reconcileTasks(deps).catch((error) => logger.warn({ err: error }, "reconcile failed"));
 
@@ -38,6 +71,8 @@ async function shutdown(signal: string) {
   closing = true;
   logger.info({ signal }, "closing: no new jobs, waiting for running ones");
   const result = await running.close(config.SHUTDOWN_TIMEOUT_MS);
+  httpServer?.close();
+  httpServer?.closeAllConnections();
   if (result === "forced")
     logger.warn("shutdown timeout: unfinished jobs go back to the queue when their lock expires");
   await close();

@@ -1,11 +1,11 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@aitasks/queue";
 
 /**
  * The provider calls this worker process is making, by task, so that a cancel can abort them: the
  * API publishes a canceled task's id on a channel every worker listens to, and the worker running
  * it (whichever machine it is on) aborts the call. A message for a task not running here is ignored.
  */
-export function createRunningCalls(subscriber: Redis, channel: string) {
+export function createRunningCalls(subscriber: RedisClient, channel: string) {
   const running = new Map<number, Set<AbortController>>();
   subscriber.on("message", (_channel: string, message: string) => {
     const taskId = Number(message);

@@ -37,13 +37,21 @@ export function callbackBackoff(attemptsMade: number, _type?: string, error?: Er
   return callbackRetryDelay(base, attemptsMade);
 }
 
+/** What a job's log lines carry: its id, and the task it is about (`task_id`, as the API's lines have it). */
+function jobLogBindings(job: Job): Record<string, unknown> {
+  const taskId = (job.data as { taskId?: unknown } | undefined)?.taskId;
+  return { job_id: job.id, ...(typeof taskId === "number" ? { task_id: taskId } : {}) };
+}
+
 async function processJob(deps: WorkerDeps, job: Job): Promise<unknown> {
   const name = job.name as JobName;
   const entry = jobCatalog[name];
   if (!entry) throw new UnrecoverableError(`unknown job "${job.name}"`);
   const payload = entry.payload.safeParse(job.data);
   if (!payload.success) throw new UnrecoverableError(`bad payload for ${name}: ${payload.error.message}`);
-  return (handlers[name] as (d: WorkerDeps, j: Job, p: unknown) => Promise<unknown>)(deps, job, payload.data);
+  // The handler logs through a child bound to this job, so each of its lines names the task.
+  const jobDeps = { ...deps, logger: deps.logger.child(jobLogBindings(job)) };
+  return (handlers[name] as (d: WorkerDeps, j: Job, p: unknown) => Promise<unknown>)(jobDeps, job, payload.data);
 }
 
 /**
@@ -71,7 +79,10 @@ export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
     worker.on("error", (error) => deps.logger.error({ err: error, queue: queueName }, "worker error"));
     worker.on("failed", (job, error) => {
       if (job && !(error instanceof UnrecoverableError)) {
-        deps.logger.warn({ jobId: job.id, attempt: job.attemptsMade, err: error.message }, "job attempt failed");
+        deps.logger.warn(
+          { ...jobLogBindings(job), queue: queueName, attempt: job.attemptsMade, err: error.message },
+          "job attempt failed",
+        );
       }
     });
     return worker;

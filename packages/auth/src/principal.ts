@@ -14,6 +14,14 @@ export function adminKeyDigests(adminKeys: readonly string[]): Buffer[] {
   return adminKeys.map(hashKey);
 }
 
+/** The configured admin key's digest that `presentedKey` is, compared in constant time; else undefined. */
+export function adminDigestOf(adminDigests: readonly Buffer[], presentedKey: string): Buffer | undefined {
+  const digest = hashKey(presentedKey);
+  let match: Buffer | undefined;
+  for (const admin of adminDigests) if (timingSafeEqual(admin, digest)) match = admin;
+  return match;
+}
+
 /**
  * The principal for a presented key, or undefined when the key is unknown or revoked. Admin keys
  * are compared in constant time; user keys are found by their hash (the stored value is the
@@ -24,12 +32,8 @@ export async function findPrincipal(
   adminDigests: readonly Buffer[],
   presentedKey: string,
 ): Promise<Principal | undefined> {
-  const digest = hashKey(presentedKey);
-  let isAdmin = false;
-  for (const admin of adminDigests) isAdmin = timingSafeEqual(admin, digest) || isAdmin;
-  if (isAdmin) return { role: "admin" };
-
-  const [row] = await findUserKeyQuery(db).execute({ keyHash: digest.toString("hex") });
+  if (adminDigestOf(adminDigests, presentedKey)) return { role: "admin" };
+  const [row] = await findUserKeyQuery(db).execute({ keyHash: hashKey(presentedKey).toString("hex") });
   return row ? { role: "user", ...row } : undefined;
 }
 

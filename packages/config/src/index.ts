@@ -1,5 +1,6 @@
-import { currencyExponent, DEFAULT_DATABASE_URL, decimalAmount, parseAmount } from "@aitasks/db";
+import { currencyExponent, DEFAULT_DATABASE_URL, decimalAmount, parseAmount, poolingOf } from "@aitasks/db";
 import { findPrice, PROVIDER_NAMES, type PricingTable, type ProviderName, readPricingFile } from "@aitasks/providers";
+import type { HostPort, RedisTarget } from "@aitasks/queue";
 import { z } from "zod";
 
 export { DEFAULT_DATABASE_URL } from "@aitasks/db";
@@ -10,9 +11,23 @@ const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
 const url = (protocols: RegExp, example: string) =>
   z.url({ protocol: protocols, error: `must be a URL like ${example}` });
 
+// Comma-separated; each grants everything. None set: the API runs open (local use only).
+const adminApiKeys = z
+  .string()
+  .transform((keys) =>
+    keys
+      .split(",")
+      .map((key) => key.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.string().min(16, "each key must be at least 16 characters")))
+  .default([]);
+
 /** Variables every process reads. */
 export const CommonEnv = z.object({
   DATABASE_URL: url(/^postgres(ql)?$/, "postgres://user:password@host:5432/db").default(DEFAULT_DATABASE_URL),
+  // Migrations' own way to Postgres, when DATABASE_URL goes through PgBouncer (see loadMigrationUrl).
+  DATABASE_MIGRATION_URL: url(/^postgres(ql)?$/, "postgres://user:password@host:5432/db").optional(),
   REDIS_URL: url(/^rediss?$/, "redis://host:6379").default(DEFAULT_REDIS_URL),
   // BullMQ key prefix; a Redis Cluster hash tag such as `{ai}` keeps a queue's keys in one slot.
   QUEUE_PREFIX: z
@@ -41,6 +56,20 @@ export const CommonEnv = z.object({
     .enum(["true", "false"], { error: 'must be "true" or "false"' })
     .transform((value) => value === "true")
     .default(false),
+  // Redis Cluster or Sentinel instead of the one server of REDIS_URL (see loadRedisTarget).
+  REDIS_CLUSTER_NODES: z.string().optional(),
+  REDIS_SENTINELS: z.string().optional(),
+  REDIS_SENTINEL_NAME: z.string().optional(),
+  // A Redis whose maxmemory-policy is not noeviction is refused at start-up unless this is true.
+  REDIS_ALLOW_EVICTION: z
+    .enum(["true", "false"], { error: 'must be "true" or "false"' })
+    .transform((value) => value === "true")
+    .default(false),
+  // What Prometheus presents (Bearer) to read /metrics, besides an admin key.
+  METRICS_TOKEN: z
+    .string()
+    .regex(/^\S{16,}$/, "must be at least 16 characters, without spaces")
+    .optional(),
 });
 
 export const ApiEnv = CommonEnv.extend({
@@ -56,18 +85,10 @@ export const ApiEnv = CommonEnv.extend({
     .regex(/^[a-z]{3}$/, "must be a lowercase ISO currency code such as usd")
     .default("usd"),
   PUBLIC_BASE_URL: url(/^https?$/, "https://tasks.example.com").default("http://localhost:5000"),
+  // A read replica for reports, stats, lists and the ledger; single tasks are always read from DATABASE_URL.
+  DATABASE_READ_URL: url(/^postgres(ql)?$/, "postgres://user:password@replica:5432/db").optional(),
   NODE_ENV: z.string().optional(),
-  // Comma-separated; each grants everything. None set: the API runs open (local use only).
-  ADMIN_API_KEY: z
-    .string()
-    .transform((keys) =>
-      keys
-        .split(",")
-        .map((key) => key.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().min(16, "each key must be at least 16 characters")))
-    .default([]),
+  ADMIN_API_KEY: adminApiKeys,
   // Requests per minute per API key (per client IP in open mode), shared by every API process; 0 turns it off.
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(10_000_000).default(1200),
   // Unfinished (pending or processing) tasks one user may have; 0 turns the quota off.
@@ -77,6 +98,8 @@ export const ApiEnv = CommonEnv.extend({
   IDEMPOTENCY_TTL_S: positiveInt(31_536_000).default(86_400),
   // A task event stream quiet this long gets a heartbeat comment (proxies close idle connections).
   EVENTS_HEARTBEAT_MS: positiveInt(600_000).default(15_000),
+  // How long a dashboard sign-in lasts, in seconds (then the operator signs in again).
+  DASHBOARD_SESSION_TTL_S: positiveInt(2_592_000).default(43_200),
   // open: tasks need no credit (the original service); prepaid: each task is paid from its user's credit.
   BILLING_MODE: z.enum(["open", "prepaid"], { error: 'must be "open" or "prepaid"' }).default("open"),
   // Sale price = provider cost × this, for models without their own `sell` prices in PRICING_FILE.
@@ -133,6 +156,10 @@ export const WorkerEnv = CommonEnv.extend({
   REPORT_ROLLUP_INTERVAL_MS: positiveInt(86_400_000).default(60_000),
   // One callback attempt: connecting, the receiver's answer and reading its body (up to 64 KiB).
   CALLBACK_TIMEOUT_MS: positiveInt(600_000).default(10_000),
+  // The worker's own HTTP server (/metrics, /health); 0 turns it off.
+  WORKER_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  // Read by the worker only to let an admin key read its /metrics, as on the API.
+  ADMIN_API_KEY: adminApiKeys,
 });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 
@@ -172,6 +199,86 @@ export function loadPricing(vars: z.infer<typeof CommonEnv>) {
     }
   }
   return { pricing, defaultModels };
+}
+
+/**
+ * Where migrations run: DATABASE_MIGRATION_URL, else DATABASE_URL. Migrations hold a session-level
+ * advisory lock (several processes start at once); through PgBouncer's transaction pooling the
+ * lock would stay on whichever server connection took it and block every later start, so a pooled
+ * DATABASE_URL (`?pgbouncer=true`) needs a direct migration URL.
+ */
+export function loadMigrationUrl(vars: z.infer<typeof CommonEnv>): string {
+  const refuse = (message: string) => new ConfigError(`invalid configuration:\n  ${message}`);
+  if (vars.DATABASE_MIGRATION_URL) {
+    if (poolingOf(vars.DATABASE_MIGRATION_URL).pooled) {
+      throw refuse("DATABASE_MIGRATION_URL: must reach Postgres directly, not through PgBouncer (?pgbouncer=true)");
+    }
+    return vars.DATABASE_MIGRATION_URL;
+  }
+  if (poolingOf(vars.DATABASE_URL).pooled) {
+    throw refuse(
+      "DATABASE_MIGRATION_URL: required when DATABASE_URL goes through PgBouncer (?pgbouncer=true): " +
+        "migrations hold a session lock, which transaction pooling would leave held; give Postgres's direct address",
+    );
+  }
+  return vars.DATABASE_URL;
+}
+
+const HOST_PORT = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+
+/** `host:port,host:port` (IPv6 as `[::1]:7000`), or the reason it is not. */
+function hostPortList(variable: string, value: string): HostPort[] {
+  const nodes = value.split(",").map((item) => item.trim());
+  const parsed = nodes.map((node) => {
+    const match = HOST_PORT.exec(node);
+    const port = Number(match?.[3]);
+    return match && port >= 1 && port <= 65535 ? { host: (match[1] ?? match[2])!, port } : undefined;
+  });
+  if (nodes.length === 0 || parsed.some((node) => node === undefined)) {
+    throw new ConfigError(
+      `invalid configuration:\n  ${variable}: must be host:port pairs separated by commas, like 10.0.0.1:7000,10.0.0.2:7000`,
+    );
+  }
+  return parsed as HostPort[];
+}
+
+/**
+ * Which Redis to connect to: REDIS_URL's one server, a Redis Cluster (REDIS_CLUSTER_NODES), or
+ * the master Sentinel names (REDIS_SENTINELS, REDIS_SENTINEL_NAME); REDIS_URL's scheme, user and
+ * password apply to the nodes in each case. On a cluster every queue's keys must share one slot,
+ * so QUEUE_PREFIX must hold a `{hash tag}`: without one BullMQ's scripts fail at the first job.
+ */
+export function loadRedisTarget(vars: z.infer<typeof CommonEnv>): RedisTarget {
+  const refuse = (message: string) => new ConfigError(`invalid configuration:\n  ${message}`);
+  const cluster = vars.REDIS_CLUSTER_NODES;
+  const sentinels = vars.REDIS_SENTINELS;
+  if (cluster && sentinels) {
+    throw refuse("REDIS_CLUSTER_NODES: set either it or REDIS_SENTINELS, not both");
+  }
+  if (cluster) {
+    if (!/\{[^{}]+\}/.test(vars.QUEUE_PREFIX)) {
+      throw refuse(
+        `QUEUE_PREFIX: on Redis Cluster it must hold a {hash tag}, such as {aitasks}, so that each queue's keys live in one slot (now "${vars.QUEUE_PREFIX}")`,
+      );
+    }
+    if (!["", "/", "/0"].includes(new URL(vars.REDIS_URL).pathname)) {
+      throw refuse("REDIS_URL: a Redis Cluster has only database 0; remove the database number");
+    }
+    return { kind: "cluster", nodes: hostPortList("REDIS_CLUSTER_NODES", cluster), url: vars.REDIS_URL };
+  }
+  if (sentinels) {
+    if (!vars.REDIS_SENTINEL_NAME) {
+      throw refuse("REDIS_SENTINEL_NAME: required with REDIS_SENTINELS: the name of the master the sentinels watch");
+    }
+    return {
+      kind: "sentinel",
+      sentinels: hostPortList("REDIS_SENTINELS", sentinels),
+      name: vars.REDIS_SENTINEL_NAME,
+      url: vars.REDIS_URL,
+    };
+  }
+  if (vars.REDIS_SENTINEL_NAME) throw refuse("REDIS_SENTINEL_NAME: set REDIS_SENTINELS too, or remove it");
+  return { kind: "single", url: vars.REDIS_URL };
 }
 
 /**

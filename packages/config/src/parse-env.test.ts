@@ -109,6 +109,7 @@ describe("parseEnv", () => {
       ["CALLBACK_RETRY_BASE_MS", "fast"],
       ["CALLBACK_ALLOW_PRIVATE_NETWORKS", "yes"],
       ["CALLBACK_ALLOW_PRIVATE_NETWORKS", "1"],
+      ["REDIS_ALLOW_EVICTION", "yes"],
     ]) {
       expect(() => parseEnv(WorkerEnv, { [variable!]: value }), `${variable}=${value}`).toThrow(
         new RegExp(`^invalid configuration:\\n  ${variable}: `),

@@ -122,3 +122,31 @@ export type WaitedTaskError = z.infer<typeof WaitedTaskError>;
 /** 409 of a cancel: the task had finished, with this status. */
 export const TaskFinishedError = named("TaskFinishedError", ErrorAnswer.extend({ status: TaskStatus }));
 export type TaskFinishedError = z.infer<typeof TaskFinishedError>;
+
+export const CallbackAttempt = named(
+  "CallbackAttempt",
+  z.object({
+    attempt: Count.describe("1 for the first"),
+    attempted_at: Timestamp,
+    status_code: Count.nullable().describe("the receiver's HTTP status; null: no answer (yet)"),
+    error: z.string().nullable(),
+    duration_ms: Count.nullable(),
+  }),
+);
+export type CallbackAttempt = z.infer<typeof CallbackAttempt>;
+
+/** GET /api/task/{task_id}/callbacks: the task's callback, its state and every attempt, oldest first. */
+export const TaskCallbacks = named(
+  "TaskCallbacks",
+  z.object({
+    task_id: Count,
+    callback_url: z.string().nullable(),
+    state: z
+      .enum(["none", "waiting", "pending", "delivered", "failed", "stopped"])
+      .describe("none: no callback_url; waiting: the task has not ended; pending: attempts go on"),
+    webhook_id: z.string().nullable().describe("the webhook-id header of every attempt"),
+    next_attempt_at: Timestamp.nullable(),
+    attempts: z.array(CallbackAttempt),
+  }),
+);
+export type TaskCallbacks = z.infer<typeof TaskCallbacks>;

@@ -16,7 +16,7 @@ type Callback = (client: Client) => unknown;
  * Our query texts are fixed by the code (no variable-length IN lists), so each connection holds a
  * few dozen prepared statements at most.
  */
-function preparingEveryStatement<C extends Client>(client: C): C {
+function preparingEveryStatement<C extends Client>(client: C, prepare: boolean): C {
   return new Proxy(client, {
     get(target, property, receiver) {
       if (property === "unsafe") {
@@ -28,7 +28,7 @@ function preparingEveryStatement<C extends Client>(client: C): C {
             {
               simple: false,
               ...options,
-              prepare: true,
+              prepare,
             } as postgres.UnsafeQueryOptions,
           );
       }
@@ -36,7 +36,9 @@ function preparingEveryStatement<C extends Client>(client: C): C {
         return (...args: unknown[]) => {
           const callback = args.pop() as Callback;
           const method = (target as unknown as Record<string, (...a: unknown[]) => unknown>)[property]!;
-          return method.call(target, ...args, (transaction: Client) => callback(preparingEveryStatement(transaction)));
+          return method.call(target, ...args, (transaction: Client) =>
+            callback(preparingEveryStatement(transaction, prepare)),
+          );
         };
       }
       return Reflect.get(target, property, receiver);
@@ -67,7 +69,38 @@ export const SESSION_LIMITS = {
   idle_in_transaction_session_timeout: 15_000,
 };
 
-export function createDatabase(url: string, options: DatabaseOptions = {}) {
+/**
+ * A `DATABASE_URL` that goes through PgBouncer in transaction pooling says so with
+ * `?pgbouncer=true` (the convention Prisma uses). Each transaction may then run on another server
+ * connection, so the pool is used as PgBouncer allows (versions before 1.21 keep no prepared
+ * statements across transactions, and refuse startup parameters other than a few):
+ * - statements are unnamed (parsed and planned each time: the cost is in docs/scaling.md);
+ * - the session limits are not sent at connection; set them on the role instead
+ *   (`ALTER ROLE ... SET statement_timeout = '30s'`, docs/scaling.md);
+ * - migrations, which hold a session lock, need a direct DATABASE_MIGRATION_URL.
+ */
+export function poolingOf(url: string): { url: string; pooled: boolean } {
+  const parsed = new URL(url);
+  const pooled = parsed.searchParams.get("pgbouncer") === "true";
+  parsed.searchParams.delete("pgbouncer");
+  return { url: parsed.toString(), pooled };
+}
+
+/**
+ * Why `error` happened, when it is PgBouncer refusing the session settings of a connection that
+ * was not told it goes through a pooler; undefined for any other error.
+ */
+export function poolerRefusal(error: unknown, variable: string): string | undefined {
+  const message = error instanceof Error ? error.message : "";
+  if (!/unsupported startup parameter/.test(message)) return undefined;
+  return (
+    `${variable}: the server refused a session setting (${message}), as PgBouncer does: add ?pgbouncer=true ` +
+    "to DATABASE_URL for transaction pooling, and set DATABASE_MIGRATION_URL to Postgres's direct address"
+  );
+}
+
+export function createDatabase(databaseUrl: string, options: DatabaseOptions = {}) {
+  const { url, pooled } = poolingOf(databaseUrl);
   const sql = postgres(url, {
     max: options.max ?? 10,
     connect_timeout: options.connectTimeoutSeconds ?? 5,
@@ -77,9 +110,14 @@ export function createDatabase(url: string, options: DatabaseOptions = {}) {
     // Attempts are only made for waiting queries, so a short delay does not hammer a down server.
     backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 0.5),
     onnotice: () => {},
-    connection: { TimeZone: "UTC", application_name: "ai-task-service", ...SESSION_LIMITS, ...options.sessionLimits },
+    connection: {
+      // The two that PgBouncer passes on; the limits only on a connection of our own.
+      TimeZone: "UTC",
+      application_name: "ai-task-service",
+      ...(pooled ? {} : { ...SESSION_LIMITS, ...options.sessionLimits }),
+    },
   });
-  const db = drizzle(preparingEveryStatement(sql), { schema });
+  const db = drizzle(preparingEveryStatement(sql, !pooled), { schema });
   return {
     db,
     sql,

@@ -19,6 +19,9 @@ export function formatAmount(pico: bigint): string {
   return `${sign}${abs / UNIT}.${(abs % UNIT).toString().padStart(SCALE, "0")}`;
 }
 
+/** The exact amount, its 12 decimals trimmed of trailing zeros down to 2: `-5.00`, `0.000001`. */
+export const formatAmountShort = (pico: bigint): string => formatAmount(pico).replace(/(\.\d{2}\d*?)0+$/, "$1");
+
 /** The smaller of two exact amounts. */
 export const minAmount = (a: bigint, b: bigint): bigint => (a < b ? a : b);
 

@@ -27,21 +27,48 @@ export interface ChatProvider {
 
 export type Providers = Record<ProviderName, ChatProvider>;
 
+/** What went wrong with a provider call, in a few words that metrics can count (a bounded set). */
+export const PROVIDER_ERROR_KINDS = [
+  "timeout",
+  "rate_limited",
+  "server_error",
+  "client_error",
+  "connection",
+  "other",
+] as const;
+export type ProviderErrorKind = (typeof PROVIDER_ERROR_KINDS)[number];
+
 /** A provider call failed. `retryable` errors are retried by the queue, honouring `retryAfterMs`. */
 export class ProviderError extends UpstreamError {
+  readonly kind: ProviderErrorKind;
+
   constructor(
     message: string,
     retryable: boolean,
     readonly retryAfterMs?: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; kind?: ProviderErrorKind },
   ) {
     super(message, retryable, options);
+    this.kind = options?.kind ?? "other";
   }
 }
 
 /** HTTP statuses worth another try: the vendor is overloaded or briefly broken, not refusing us. */
 export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 409 || status === 429 || status >= 500;
+}
+
+/** The kind of a vendor's HTTP error status. */
+export function errorKindOfStatus(status: number): ProviderErrorKind {
+  if (status === 429) return "rate_limited";
+  if (status === 408) return "timeout";
+  if (status >= 500) return "server_error";
+  return status >= 400 ? "client_error" : "other";
+}
+
+/** The kind of any error a provider call threw: a ProviderError's own, else `other`. */
+export function providerErrorKind(error: unknown): ProviderErrorKind {
+  return error instanceof ProviderError ? error.kind : "other";
 }
 
 /** `Retry-After` is either seconds or an HTTP date. */
@@ -82,7 +109,7 @@ const isCount = (value: unknown): value is number => Number.isSafeInteger(value)
 export function unconfiguredProvider(variable: string): ChatProvider {
   return {
     complete: async () => {
-      throw new ProviderError(`${variable} is not configured`, false);
+      throw new ProviderError(`${variable} is not configured`, false, undefined, { kind: "client_error" });
     },
   };
 }

@@ -2,6 +2,7 @@ import type { MistralCore } from "@mistralai/mistralai/core.js";
 import {
   type ChatProvider,
   canceledCall,
+  errorKindOfStatus,
   isRetryableStatus,
   ProviderError,
   parseRetryAfter,
@@ -59,6 +60,7 @@ export function createMistralProvider(options: MistralProviderOptions): ChatProv
         if (timeout.aborted) {
           return new ProviderError(`Mistral did not answer within ${options.timeoutMs} ms`, true, undefined, {
             cause: error,
+            kind: "timeout",
           });
         }
         return toProviderError(loaded.errors, error, options.timeoutMs);
@@ -165,15 +167,21 @@ function toProviderError(errors: MistralSdk["errors"], error: unknown, timeoutMs
       `Mistral returned ${error.statusCode}: ${detail}`,
       isRetryableStatus(error.statusCode),
       retryAfterMs,
-      cause,
+      { ...cause, kind: errorKindOfStatus(error.statusCode) },
     );
   }
   const name = (error as Error | undefined)?.name;
   if (name === "RequestTimeoutError") {
-    return new ProviderError(`Mistral did not answer within ${timeoutMs} ms`, true, undefined, cause);
+    return new ProviderError(`Mistral did not answer within ${timeoutMs} ms`, true, undefined, {
+      ...cause,
+      kind: "timeout",
+    });
   }
   if (name === "ConnectionError") {
-    return new ProviderError(`cannot reach Mistral: ${(error as Error).message}`, true, undefined, cause);
+    return new ProviderError(`cannot reach Mistral: ${(error as Error).message}`, true, undefined, {
+      ...cause,
+      kind: "connection",
+    });
   }
   return new ProviderError(`Mistral call failed: ${(error as Error).message}`, true, undefined, cause);
 }

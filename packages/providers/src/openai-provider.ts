@@ -3,6 +3,7 @@ import {
   type ChatProvider,
   type Completion,
   canceledCall,
+  errorKindOfStatus,
   isRetryableStatus,
   ProviderError,
   parseRetryAfter,
@@ -52,6 +53,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ChatProvid
           if (timeout.aborted) {
             throw new ProviderError(`OpenAI did not answer within ${options.timeoutMs} ms`, true, undefined, {
               cause: error,
+              kind: "timeout",
             });
           }
           throw error instanceof ProviderError ? error : failure(error);
@@ -109,14 +111,17 @@ async function streamed(
 
 function toProviderError(error: unknown, timeoutMs: number): ProviderError {
   if (error instanceof OpenAI.APIConnectionTimeoutError) {
-    return new ProviderError(`OpenAI did not answer within ${timeoutMs} ms`, true, undefined, { cause: error });
+    return new ProviderError(`OpenAI did not answer within ${timeoutMs} ms`, true, undefined, {
+      cause: error,
+      kind: "timeout",
+    });
   }
   if (error instanceof OpenAI.APIConnectionError) {
     return new ProviderError(
       `cannot reach OpenAI: ${error.cause instanceof Error ? error.cause.message : error.message}`,
       true,
       undefined,
-      { cause: error },
+      { cause: error, kind: "connection" },
     );
   }
   if (error instanceof OpenAI.APIError && error.status !== undefined) {
@@ -125,7 +130,7 @@ function toProviderError(error: unknown, timeoutMs: number): ProviderError {
       `OpenAI returned ${error.status}: ${error.message}`,
       isRetryableStatus(error.status),
       retryAfterMs,
-      { cause: error },
+      { cause: error, kind: errorKindOfStatus(error.status) },
     );
   }
   // A body that is not the JSON we asked for: a proxy or the vendor glitched; another try may well work.

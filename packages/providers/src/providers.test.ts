@@ -150,6 +150,7 @@ describe.each(adapters)("$name provider against the fake server", ({ name, model
     });
     expect(error.retryable).toBe(true);
     expect(error.retryAfterMs).toBe(7_000);
+    expect(error.kind).toBe("rate_limited");
     expect(error.message).toContain("429");
     expect(error.message).toContain(name);
     expect(fake.requests).toHaveLength(1);
@@ -159,6 +160,7 @@ describe.each(adapters)("$name provider against the fake server", ({ name, model
     const error = await failure(create(), model, { kind: "status", status: 500 });
     expect(error.retryable).toBe(true);
     expect(error.message).toContain("500");
+    expect(error.kind).toBe("server_error");
     expect(error.retryAfterMs).toBeUndefined();
     expect(fake.requests).toHaveLength(1);
   });
@@ -166,6 +168,7 @@ describe.each(adapters)("$name provider against the fake server", ({ name, model
   it.each([401, 400, 404])("%i is not retryable", async (status) => {
     const error = await failure(create(), model, { kind: "status", status });
     expect(error.retryable).toBe(false);
+    expect(error.kind).toBe("client_error");
     expect(error.message).toContain(String(status));
     expect(error.message).toContain(name);
     expect(fake.requests).toHaveLength(1);
@@ -175,6 +178,7 @@ describe.each(adapters)("$name provider against the fake server", ({ name, model
     const started = Date.now();
     const error = await failure(create(300), model, { kind: "hang" });
     expect(error.retryable).toBe(true);
+    expect(error.kind).toBe("timeout");
     expect(error.message).toContain("did not answer within 300 ms");
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(fake.requests).toHaveLength(1);
@@ -214,6 +218,7 @@ describe.each(adapters)("$name provider against the fake server", ({ name, model
   it("a reset connection is retryable", async () => {
     const error = await failure(create(), model, { kind: "reset" });
     expect(error.retryable).toBe(true);
+    expect(error.kind).toBe("connection");
     expect(error.message).toContain(name);
     expect(fake.requests).toHaveLength(1);
   });
@@ -221,6 +226,7 @@ describe.each(adapters)("$name provider against the fake server", ({ name, model
   it("a body that is not JSON is retryable", async () => {
     const error = await failure(create(), model, { kind: "malformed" });
     expect(error.retryable).toBe(true);
+    expect(error.kind).toBe("other");
     expect(error.message).toContain(name);
     expect(fake.requests).toHaveLength(1);
   });

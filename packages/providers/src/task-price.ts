@@ -31,6 +31,22 @@ const MICRO = 1_000_000n;
  * sale = model.sell ?? cost × markup (exact, up to 12 decimals).
  */
 export function taskPrice(price: ModelPrice, markup: string): TaskPrice {
+  // A pricing table's entries live as long as the process: each is priced once per markup.
+  let byMarkup = taskPrices.get(price);
+  if (!byMarkup) {
+    byMarkup = new Map();
+    taskPrices.set(price, byMarkup);
+  }
+  let priced = byMarkup.get(markup);
+  if (!priced) {
+    priced = computeTaskPrice(price, markup);
+    byMarkup.set(markup, priced);
+  }
+  return priced;
+}
+const taskPrices = new WeakMap<ModelPrice, Map<string, TaskPrice>>();
+
+function computeTaskPrice(price: ModelPrice, markup: string): TaskPrice {
   const factor = parseMarkup(markup);
   const cost = costPerMillion(price);
   return {

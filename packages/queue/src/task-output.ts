@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connections.js";
 
 /**
  * The output of a streamed task as it is written: each run's text so far in a Redis string (kept
@@ -43,7 +43,7 @@ export function parseOutputPiece(message: string): OutputPiece | undefined {
  * completion is stored, so a stream sees every piece before the final status. A failed write is
  * dropped: the task's output is stored whole when it completes, and that is what counts.
  */
-export function createTaskOutputWriter(redis: Redis, prefix: string) {
+export function createTaskOutputWriter(redis: RedisClient, prefix: string) {
   const channel = taskOutputChannel(prefix);
   const pending = new Map<string, { taskId: number; run: number; text: string; timer: NodeJS.Timeout }>();
   let writes = Promise.resolve();
@@ -88,7 +88,7 @@ export function createTaskOutputWriter(redis: Redis, prefix: string) {
 export type TaskOutputWriter = ReturnType<typeof createTaskOutputWriter>;
 
 /** The API's side: a run's text from byte `from` on ("" when nothing is kept). */
-export function createTaskOutputReader(redis: Redis, prefix: string) {
+export function createTaskOutputReader(redis: RedisClient, prefix: string) {
   return {
     async read(taskId: number, run: number, from: number): Promise<string> {
       const bytes = await redis.getrangeBuffer(taskOutputKey(prefix, taskId, run), from, -1);

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connections.js";
 
 /**
  * Pub/sub channel on which workers announce that tasks changed status (`processing`, and the final
@@ -27,7 +27,7 @@ export function parseStatusAnnouncement(message: string): StatusChange[] {
  * batch is sent; a failed send is dropped, since waiters and streams fall back to reading the
  * database (at their deadline, at their next heartbeat).
  */
-export function createTaskStatusAnnouncer(publisher: Pick<Redis, "publish">, channel: string) {
+export function createTaskStatusAnnouncer(publisher: Pick<RedisClient, "publish">, channel: string) {
   let batch: string[] = [];
   let sent: Promise<void> | undefined;
   return (taskId: number, status: string): Promise<void> => {

@@ -173,13 +173,15 @@ function usageFromRollup(type: ReportType, start: string, groupBy: "model" | "pr
     group by 1`;
 }
 
-/** The period's usage per user, from its completed tasks and its provider calls (by their indexes on time). */
-function usageByUser(start: string, end: string) {
+/**
+ * The usage of the days `start`…`end` (UTC, inclusive) per user id: tasks completed then and their
+ * charges, and the provider calls of those days (by their indexes on time).
+ */
+export function usageByUserId(start: string, end: string) {
   const from = sql`${start}::date::timestamp at time zone 'UTC'`;
   const to = sql`(${end}::date + 1)::timestamp at time zone 'UTC'`;
   return sql`
-    select users.identifier as key, sum(tasks)::text as tasks, sum(tokens)::text as tokens,
-      sum(api_cost)::text as api_cost, sum(charged)::text as charged
+    select user_id, sum(tasks) as tasks, sum(tokens) as tokens, sum(api_cost) as api_cost, sum(charged) as charged
     from (
       select user_id, 1 as tasks, coalesce(tokens_used, 0) as tokens, 0::numeric as api_cost,
         coalesce(charged_usd, 0) as charged
@@ -189,7 +191,16 @@ function usageByUser(start: string, end: string) {
       from ledger_entries l join tasks t on t.id = l.task_id
       where l.category = 'api_cost' and l.currency = 'usd' and l.occurred_at >= ${from} and l.occurred_at < ${to}
     ) as facts
-    left join users on users.id = facts.user_id
+    group by user_id`;
+}
+
+/** The period's usage per user identifier (null: tasks without a user). */
+function usageByUser(start: string, end: string) {
+  return sql`
+    select users.identifier as key, sum(tasks)::text as tasks, sum(tokens)::text as tokens,
+      sum(api_cost)::text as api_cost, sum(charged)::text as charged
+    from (${usageByUserId(start, end)}) as usage
+    left join users on users.id = usage.user_id
     group by users.identifier`;
 }
 

@@ -220,6 +220,59 @@ describe("report rollup", () => {
     expect(Array.from({ length: 10_000 }, () => 0.000123).reduce((a, b) => a + b, 0)).not.toBe(1.23);
   });
 
+  it("drops a group whose rows are gone, from its day, week and month, incrementally or in full", async () => {
+    await book("micro_payment", "5.00", "2026-06-10T10:00:00Z");
+    await book("refund", "-2.00", "2026-06-10T11:00:00Z");
+    await rollupReports(database.db);
+    await database.sql`delete from ledger_entries where category = 'refund'`;
+    const refundRows = () => database.sql`select period from report_rollups where category = 'refund'`;
+    const periods = ["daily", "weekly", "monthly"] as const;
+
+    await rollupReports(database.db);
+    expect(await refundRows()).toEqual([]);
+    for (const period of periods) {
+      expect(await getReport(asAdmin(), period, "2026-06-10")).toMatchObject({ income: usd(5) });
+    }
+    await database.sql`insert into report_rollups (period, period_start, kind, category, currency, amount_usd, generated_at)
+      values ('weekly', '2026-06-08', 'income', 'refund', 'usd', -2, now())`;
+    expect((await rollupReports(database.db, { full: true })).rows).toBe(3);
+    expect(await refundRows()).toEqual([]);
+  });
+
+  it("sums api_cost by its task's provider and model, copied onto the row by whichever writer", async () => {
+    const [openai, mistral] = await database.sql<{ id: string }[]>`
+      insert into tasks (status, provider, model, input, tokens_used, cost_usd, completed_at)
+      values ('completed', 'openai', 'gpt-4o-mini', 'a', 10, 0.25, '2026-09-01T10:00:00Z'),
+             ('completed', 'mistral', 'mistral-small-latest', 'b', 20, 0.5, '2026-09-01T11:00:00Z')
+      returning id`;
+    // Without provider and model: the trigger of migration 0009 copies them from the task.
+    await database.sql`
+      insert into ledger_entries (kind, category, amount_usd, occurred_at, task_id)
+      values ('expense', 'api_cost', 0.25, '2026-09-01T10:00:00Z', ${openai!.id}),
+             ('expense', 'api_cost', 0.5, '2026-09-01T11:00:00Z', ${mistral!.id})`;
+    expect(await database.sql`select provider, model from ledger_entries order by id`).toEqual([
+      { provider: "openai", model: "gpt-4o-mini" },
+      { provider: "mistral", model: "mistral-small-latest" },
+    ]);
+    // A load with triggers off must name them itself.
+    await expect(
+      database.sql.begin(async (tx) => {
+        await tx`set local session_replication_role = replica`;
+        await tx`insert into ledger_entries (kind, category, amount_usd, occurred_at, task_id)
+          values ('expense', 'api_cost', 1, now(), ${openai!.id})`;
+      }),
+    ).rejects.toThrow(/ledger_entries_api_cost_model_check/);
+
+    for (const full of [false, true]) {
+      await rollupReports(database.db, { full });
+      const report = await getReport(asAdmin(), "monthly", "2026-09-01", "model");
+      expect(report.groups!.map((group) => [group.key, group.tasks, group.apiCost])).toEqual([
+        ["mistral-small-latest", 1, usd("0.5")],
+        ["gpt-4o-mini", 1, usd("0.25")],
+      ]);
+    }
+  });
+
   it("rebuilds every period on a full rollup", async () => {
     await book("micro_payment", "4.00", "2024-03-03T03:03:03Z");
     await rollupReports(database.db);

@@ -96,6 +96,8 @@ describe("runTask", () => {
       category: "api_cost",
       amountUsd: expectedCost,
       userId: task.userId,
+      provider: task.provider,
+      model: task.model,
     });
     expect(ledger[0]!.occurredAt).toEqual(task.completedAt);
     expect(fake.requests).toHaveLength(1);
@@ -316,5 +318,42 @@ describe("runTask", () => {
 
   it("skips a task id that does not exist", async () => {
     expect(await runTask(deps, 987_654)).toEqual({ outcome: "skipped" });
+  });
+});
+
+describe("runTask's observer", () => {
+  it("is told the first claim's wait, each provider call (with its error) and the end, with the task's model", async () => {
+    const seen: unknown[] = [];
+    const observed: RunTaskDeps = {
+      ...deps,
+      observer: {
+        firstClaimed: (task, queuedSeconds) => seen.push(["claimed", task, queuedSeconds >= 0]),
+        providerCalled: (task, seconds, error) =>
+          seen.push(["called", task, seconds > 0, error === undefined ? undefined : (error as Error).message]),
+        finished: (task, status, totalSeconds) => seen.push(["finished", task, status, totalSeconds >= 0]),
+      },
+    };
+    const task = { provider: "openai", model: "gpt-4o-mini" };
+    fake.setReply((_, index) => (index === 0 ? { kind: "status", status: 503 } : { kind: "ok" }));
+    const id = await createTask();
+    expect(await runTask(observed, id)).toMatchObject({ outcome: "retryable" });
+    expect(await runTask(observed, id)).toEqual({ outcome: "completed" });
+    expect(seen).toEqual([
+      ["claimed", task, true],
+      ["called", task, true, expect.stringContaining("503")],
+      ["called", task, true, undefined],
+      ["finished", task, "completed", true],
+    ]);
+
+    seen.length = 0;
+    fake.setReply(() => ({ kind: "status", status: 400 }));
+    const refused = await createTask({ provider: "mistral" });
+    expect(await runTask(observed, refused)).toMatchObject({ outcome: "failed" });
+    const mistral = { provider: "mistral", model: "mistral-small-latest" };
+    expect(seen).toEqual([
+      ["claimed", mistral, true],
+      ["called", mistral, true, expect.stringContaining("400")],
+      ["finished", mistral, "failed", true],
+    ]);
   });
 });

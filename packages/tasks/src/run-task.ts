@@ -45,6 +45,28 @@ export interface RunTaskDeps {
     /** Resolves once every piece appended so far is written. */
     flush(taskId: number, run: number): Promise<void>;
   };
+  /** Told what runs do and how long things took (the worker's metrics); nothing when absent. */
+  observer?: RunTaskObserver | undefined;
+}
+
+/** The task a run observation is about. */
+export interface ObservedTask {
+  provider: ProviderName;
+  model: string;
+}
+
+/**
+ * Plain callbacks, called synchronously and never awaited, so that what watches runs (a metrics
+ * registry) stays out of the domain. Durations come from Postgres's clock where they start at the
+ * task's creation, so workers' clocks play no part.
+ */
+export interface RunTaskObserver {
+  /** A task's first run claimed it, `queuedSeconds` after the task was created. */
+  firstClaimed?(task: ObservedTask, queuedSeconds: number): void;
+  /** A provider call ended after `seconds`, with the error it threw if it failed (a canceled call is not told). */
+  providerCalled?(task: ObservedTask, seconds: number, error?: unknown): void;
+  /** The task reached `completed` or `failed` (committed), `totalSeconds` after it was created. */
+  finished?(task: ObservedTask, status: "completed" | "failed", totalSeconds: number): void;
 }
 
 export type RunOutcome =
@@ -97,6 +119,8 @@ const claimQuery = preparedPerDatabase((db) =>
       price: tasks.price,
       holdUsd: tasks.holdUsd,
       stream: tasks.stream,
+      // RETURNING sees the new row: from creation to the first run's start.
+      queuedSeconds: sql<number>`extract(epoch from ${tasks.startedAt} - ${tasks.createdAt})::float8`,
     })
     .prepare("claim_task"),
 );
@@ -125,17 +149,22 @@ export async function runTask(deps: RunTaskDeps, taskId: number, signal?: AbortS
   const [task] = await claimQuery(db).execute({ taskId, owner, leaseMs: deps.leaseMs });
   if (!task) return unclaimable(db, taskId);
   const held = and(eq(tasks.id, taskId), eq(tasks.status, "processing"), eq(tasks.leaseOwner, owner));
+  const observed: ObservedTask = { provider: task.provider, model: task.model };
+  const { observer } = deps;
+  if (task.attempts === 1) observer?.firstClaimed?.(observed, task.queuedSeconds);
 
   if (task.attempts > deps.maxRuns) {
     return fail(
       deps,
       held,
-      taskId,
+      { taskId, ...observed },
       `gave up after ${deps.maxRuns} runs: the worker running this task stopped each time`,
     );
   }
   const price = frozenPrice(deps.pricing, task);
-  if (!price) return fail(deps, held, taskId, `model "${task.model}" has no price: add it to PRICING_FILE`);
+  if (!price) {
+    return fail(deps, held, { taskId, ...observed }, `model "${task.model}" has no price: add it to PRICING_FILE`);
+  }
 
   // Not awaited: event streams hear of it, but the call need not wait for the announcement.
   void deps.onStarted(taskId);
@@ -147,6 +176,7 @@ export async function runTask(deps: RunTaskDeps, taskId: number, signal?: AbortS
       .where(held)
       .catch(() => {});
   }, deps.leaseMs / 3);
+  const calledAt = performance.now();
   try {
     completion = await deps.providers[task.provider].complete({
       model: task.model,
@@ -157,16 +187,18 @@ export async function runTask(deps: RunTaskDeps, taskId: number, signal?: AbortS
     });
     // Every piece is out before the completion: a stream sees the whole text before the final status.
     if (task.stream) await deps.output.flush(taskId, run);
+    observer?.providerCalled?.(observed, (performance.now() - calledAt) / 1000);
   } catch (error) {
     // Canceled while the provider answered: the row already says so, and its hold is released.
     if (signal?.aborted) return { outcome: "skipped" };
+    observer?.providerCalled?.(observed, (performance.now() - calledAt) / 1000, error);
     const message = error instanceof Error ? error.message : String(error);
     const retryable = !(error instanceof AppError) || error.retryable;
-    if (!retryable) return fail(deps, held, taskId, message);
+    if (!retryable) return fail(deps, held, { taskId, ...observed }, message);
     // The lease ends with this run: the retry, a new run, need not wait for it to expire. It stays
     // this run's, so that giving up fails the task only if no other run has taken it since.
     await db.update(tasks).set({ error: message, updatedAt: sql`now()`, leaseExpiresAt: sql`now()` }).where(held);
-    return { outcome: "retryable", error, giveUp: () => fail(deps, held, taskId, message) };
+    return { outcome: "retryable", error, giveUp: () => fail(deps, held, { taskId, ...observed }, message) };
   } finally {
     clearInterval(renewal);
   }
@@ -185,14 +217,15 @@ export async function runTask(deps: RunTaskDeps, taskId: number, signal?: AbortS
         cost_usd = ${cost}, charged_usd = ${charged}, error = null, completed_at = now(), updated_at = now(),
         lease_expires_at = now()
       where id = ${taskId} and status = 'processing' and lease_owner = ${owner}
-      returning id, callback_url
+      returning id, callback_url, extract(epoch from completed_at - created_at)::float8 as total_seconds
     ), cost as (
-      insert into ledger_entries (kind, category, amount_usd, occurred_at, user_id, task_id, run_id)
-      select 'expense', 'api_cost', ${cost}, now(), user_id, id, ${owner} from tasks where id = ${taskId}
+      insert into ledger_entries (kind, category, amount_usd, occurred_at, user_id, task_id, run_id, provider, model)
+      select 'expense', 'api_cost', ${cost}, now(), user_id, id, ${owner}, provider, model from tasks where id = ${taskId}
       on conflict (category, task_id, run_id) do nothing
     )
-    select id, callback_url from done`);
+    select id, callback_url, total_seconds from done`);
   if (booked.length === 0) return { outcome: "skipped" };
+  observer?.finished?.(observed, "completed", booked[0]!.total_seconds as number);
   await deps.onFinished(taskId, {
     status: "completed",
     callbackUrl: (booked[0]!.callback_url as string | null) ?? null,
@@ -210,13 +243,23 @@ function frozenPrice(
   return price && taskPrice(price, "1");
 }
 
-async function fail(deps: RunTaskDeps, held: SQL | undefined, taskId: number, error: string): Promise<RunOutcome> {
+async function fail(
+  deps: RunTaskDeps,
+  held: SQL | undefined,
+  { taskId, ...observed }: ObservedTask & { taskId: number },
+  error: string,
+): Promise<RunOutcome> {
   const updated = await deps.db
     .update(tasks)
     .set({ status: "failed", error, completedAt: sql`now()`, updatedAt: sql`now()`, leaseExpiresAt: sql`now()` })
     .where(held)
-    .returning({ id: tasks.id, callbackUrl: tasks.callbackUrl });
+    .returning({
+      id: tasks.id,
+      callbackUrl: tasks.callbackUrl,
+      totalSeconds: sql<number>`extract(epoch from ${tasks.completedAt} - ${tasks.createdAt})::float8`,
+    });
   if (updated.length === 0) return { outcome: "skipped" };
+  deps.observer?.finished?.(observed, "failed", updated[0]!.totalSeconds);
   await deps.onFinished(taskId, { status: "failed", callbackUrl: updated[0]!.callbackUrl });
   return { outcome: "failed", error };
 }

@@ -1,5 +1,5 @@
 import type { Principal } from "@aitasks/auth";
-import { type Database, formatAmount, parseAmount } from "@aitasks/db";
+import { type Database, formatAmount, parseAmount, preparedPerDatabase, tasks } from "@aitasks/db";
 import { InsufficientCreditError, RateLimitedError, ValidationError } from "@aitasks/errors";
 import {
   findPrice,
@@ -143,10 +143,36 @@ const columns = sql`provider, model, input, max_output_tokens, price, priority, 
 const values = (task: AcceptedTask) =>
   sql`${task.provider}, ${task.model}, ${task.prompt}, ${task.maxOutputTokens}, ${JSON.stringify(task.price)}::jsonb, ${task.priority}, ${task.stream}, ${task.callbackUrl}`;
 
+/** The task without a user: the statement is built once per database handle, only its values bound. */
+const insertTaskQuery = preparedPerDatabase((db) =>
+  db
+    .insert(tasks)
+    .values({
+      provider: sql.placeholder("provider"),
+      model: sql.placeholder("model"),
+      input: sql.placeholder("input"),
+      maxOutputTokens: sql.placeholder("maxOutputTokens"),
+      price: sql`${sql.placeholder("price")}::jsonb`,
+      priority: sql.placeholder("priority"),
+      stream: sql.placeholder("stream"),
+      callbackUrl: sql.placeholder("callbackUrl"),
+    })
+    .returning({ id: tasks.id })
+    .prepare("insert_task"),
+);
+
 async function insertTask(db: Database, task: AcceptedTask): Promise<number> {
-  const [row] = await db.execute<{ id: string }>(sql`
-    insert into tasks (${columns}) values (${values(task)}) returning id`);
-  return Number(row!.id);
+  const [row] = await insertTaskQuery(db).execute({
+    provider: task.provider,
+    model: task.model,
+    input: task.prompt,
+    maxOutputTokens: task.maxOutputTokens,
+    price: JSON.stringify(task.price),
+    priority: task.priority,
+    stream: task.stream,
+    callbackUrl: task.callbackUrl,
+  });
+  return row!.id;
 }
 
 export const quotaRefused = (identifier: string, maxPending: number) =>

@@ -18,11 +18,13 @@ export type FakeReply =
       /**
        * A streamed request (`"stream": true`) gets `text` in these pieces, one event each (default:
        * about four pieces); `pieceDelayMs` apart, and the stream then hangs before its end when
-       * `hangAfterPieces` is set (the client must abort or time out).
+       * `hangAfterPieces` is set (the client must abort or time out), or its connection is cut
+       * when `resetAfterPieces` is (a vendor's stream dying half-way: the call fails retryably).
        */
       pieces?: string[];
       pieceDelayMs?: number;
       hangAfterPieces?: boolean;
+      resetAfterPieces?: boolean;
     }
   | { kind: "status"; status: number; message?: string; headers?: Record<string, string> }
   /** Never answers: the client's timeout must fire. */
@@ -124,6 +126,7 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
             usageChunk: parsed.stream_options?.include_usage === true,
             pieceDelayMs: answer.pieceDelayMs ?? 0,
             hang: answer.hangAfterPieces ? () => hanging.add(res) : undefined,
+            reset: answer.resetAfterPieces === true,
             onAbandoned: () => {
               if (hanging.delete(res) || !res.writableEnded) abandoned.push(request);
             },
@@ -215,6 +218,7 @@ async function streamAnswer(
     usageChunk: boolean;
     pieceDelayMs: number;
     hang: (() => void) | undefined;
+    reset: boolean;
     onAbandoned: () => void;
   },
 ) {
@@ -227,7 +231,7 @@ async function streamAnswer(
   for (const [index, piece] of answer.pieces.entries()) {
     if (answer.pieceDelayMs) await new Promise((resolve) => setTimeout(resolve, answer.pieceDelayMs));
     if (req.socket.destroyed) return;
-    const final = index === last && !answer.hang;
+    const final = index === last && !answer.hang && !answer.reset;
     res.write(
       chunk(
         [{ index: 0, delta: { role: "assistant", content: piece }, finish_reason: final ? answer.finishReason : null }],
@@ -236,6 +240,8 @@ async function streamAnswer(
     );
   }
   if (answer.hang) return answer.hang();
+  // Ended rather than destroyed, so the pieces written so far still reach the client.
+  if (answer.reset) return void res.socket?.end();
   if (answer.usageChunk && answer.usage) res.write(chunk([], answer.usage));
   res.end("data: [DONE]\n\n");
 }

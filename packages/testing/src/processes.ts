@@ -48,8 +48,9 @@ process.on("exit", () => {
 export function spawnCommand(name: string, command: string, args: string[], env: Record<string, string>) {
   const child = spawn(command, args, {
     cwd: repoRoot,
-    // Tests poll hard from one address; the rate limit has tests of its own that turn it on.
-    env: { ...process.env, LOG_LEVEL: "warn", RATE_LIMIT_PER_MINUTE: "0", ...env },
+    // Tests poll hard from one address; the rate limit has tests of its own that turn it on. Workers
+    // serve no HTTP unless asked (WORKER_HTTP_PORT): several of them run at once.
+    env: { ...process.env, LOG_LEVEL: "warn", RATE_LIMIT_PER_MINUTE: "0", WORKER_HTTP_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });

@@ -101,10 +101,10 @@ function isDependencyDown(error: unknown): boolean {
 }
 
 /**
- * The one place errors become HTTP answers: `{"error", "code", "request_id"}`. Known errors keep
- * their message; anything else is logged with its cause and answered with a generic message.
+ * What an error means for the caller: its status, code and a message fit to show. Known errors
+ * keep their message; anything else is logged with its cause and gets a generic message.
  */
-export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+export function describeError(error: FastifyError, request: FastifyRequest) {
   let status: number;
   let code: ApiErrorCode;
   let message: string;
@@ -133,6 +133,12 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
     code = "INTERNAL";
     message = "internal error; it has been logged";
   }
+  return { status, code, message };
+}
+
+/** The one place errors become the API's answers: `{"error", "code", "request_id"}`. */
+export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const { status, code, message } = describeError(error, request);
   const extra =
     error instanceof InsufficientCreditError
       ? { available: amountToNumber(error.available), required: amountToNumber(error.required) }

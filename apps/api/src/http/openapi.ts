@@ -20,11 +20,15 @@ export interface RegisteredRoute {
 
 const registered = new WeakMap<FastifyInstance, RegisteredRoute[]>();
 
+/** The operator's web pages (docs/dashboard.md): HTML for a browser, not part of the API's contract. */
+const WEB_PAGES = /^\/(dashboard|admin\/queues)(\/|$)/;
+
 /** Records every route registered on `app` from now on: call it before registering any. */
 export function collectRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
   const routes: RegisteredRoute[] = [];
   registered.set(app, routes);
   app.addHook("onRoute", (route) => {
+    if (WEB_PAGES.test(route.url)) return;
     for (const method of [route.method].flat()) {
       routes.push({ method, url: route.url, contract: route.config?.contract });
     }

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 
 // What proxies and tracers send (UUIDs, W3C trace ids, `Root=1-...` of AWS): letters, digits and a
@@ -12,5 +12,18 @@ const WELL_FORMED = /^[A-Za-z0-9][A-Za-z0-9._:=+/-]{0,127}$/;
 export function requestIdOf(request: IncomingMessage): string {
   const given = request.headers["x-request-id"];
   if (typeof given === "string" && WELL_FORMED.test(given)) return given;
-  return `req-${randomBytes(8).toString("hex")}`;
+  return `req-${randomHex8()}`;
+}
+
+// Random bytes drawn 4 KiB at a time: one system call per 512 requests rather than one each (it
+// was 3% of the API's CPU on `POST /api/task`).
+const pool = Buffer.alloc(4096);
+let used = pool.length;
+function randomHex8(): string {
+  if (used === pool.length) {
+    randomFillSync(pool);
+    used = 0;
+  }
+  used += 8;
+  return pool.toString("hex", used - 8, used);
 }

@@ -1,12 +1,12 @@
 import { RateLimitedError } from "@aitasks/errors";
+import type { RedisClient } from "@aitasks/queue";
 import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyReply } from "fastify";
-import type { Redis } from "ioredis";
 
 export interface RateLimitOptions {
   perMinute: number;
   /** Shared by every API process, so the limit holds across them. */
-  redis: Redis;
+  redis: RedisClient;
   namespace: string;
 }
 
@@ -40,7 +40,9 @@ export async function registerRateLimit(app: FastifyInstance, options: RateLimit
  * lookup, until the minute is over. Requests with a valid key are never counted, so many clients
  * behind one proxy address are not limited together. If Redis is down, nobody is refused.
  */
-export function failedAuthenticationLimiter(options: RateLimitOptions) {
+export function failedAuthenticationLimiter(options: RateLimitOptions & { refusal?: string }) {
+  // What the 429 says before "retry in N seconds".
+  const refusal = options.refusal ?? "too many requests without a valid API key from this address";
   const keyOf = (ip: string) => `${options.namespace}auth-failures:${ip}`;
   return {
     /** Throws RATE_LIMITED (and sets Retry-After) when this address is over its failures. */
@@ -50,9 +52,7 @@ export function failedAuthenticationLimiter(options: RateLimitOptions) {
       const ttl = await options.redis.pttl(keyOf(ip)).catch(() => 60_000);
       const retryAfter = Math.max(1, Math.ceil(ttl / 1000));
       reply.header("retry-after", String(retryAfter));
-      throw new RateLimitedError(
-        `too many requests without a valid API key from this address; retry in ${retryAfter} seconds`,
-      );
+      throw new RateLimitedError(`${refusal}; retry in ${retryAfter} seconds`);
     },
     async recordFailure(ip: string) {
       await options.redis

@@ -1,31 +1,21 @@
+import { Health } from "@aitasks/contract";
+import { checkHealth, type HealthCheck } from "@aitasks/metrics";
 import type { FastifyInstance } from "fastify";
-import type { HealthCheck } from "../deps.js";
-
-const CHECK_TIMEOUT_MS = 1500;
-
-async function probe(check: HealthCheck): Promise<"ok" | "down"> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("timed out")), CHECK_TIMEOUT_MS);
-  });
-  try {
-    await Promise.race([check(), timeout]);
-    return "ok";
-  } catch {
-    return "down";
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { contract } from "../http/route-contract.js";
 
 export function healthRoute(app: FastifyInstance, checks: { database: HealthCheck; redis: HealthCheck }) {
-  app.get("/health", async (_request, reply) => {
-    const [database, redis] = await Promise.all([probe(checks.database), probe(checks.redis)]);
-    const healthy = database === "ok" && redis === "ok";
-    return reply.code(healthy ? 200 : 503).send({
-      status: healthy ? "healthy" : "unhealthy",
-      timestamp: new Date().toISOString(),
-      checks: { database, redis },
-    });
-  });
+  app.get(
+    "/health",
+    contract({
+      id: "getHealth",
+      tag: "Service",
+      summary: "Whether Postgres and Redis answer",
+      access: "public",
+      responses: { 200: Health, 503: { description: "a check is down: which one", schema: Health } },
+    }),
+    async (_request, reply) => {
+      const { status, body } = await checkHealth(checks);
+      return reply.code(status).send(body);
+    },
+  );
 }

@@ -1,5 +1,6 @@
 import { once } from "node:events";
 import type { TestEnvironment } from "@aitasks/testing";
+import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { buildApp } from "../app.js";
 import { loadApiConfig } from "../config.js";
@@ -9,12 +10,13 @@ import { type AppDeps, createApiDeps } from "../deps.js";
  * The real app, wired by `createApiDeps` as `main.ts` wires it, on a test file's own database and
  * queue prefix, for `app.inject` tests. The configuration is the defaults (never the shell's
  * environment), without rate limit or pending-task quota, with `variables` set over them;
- * `overrides` replace dependencies.
+ * `overrides` replace dependencies; `beforeReady` may add hooks (a test's probes) to the built app.
  */
 export async function createTestApp(
   env: TestEnvironment,
   overrides: Partial<AppDeps> = {},
   variables: Record<string, string> = {},
+  beforeReady?: (app: FastifyInstance) => void,
 ) {
   const config = loadApiConfig({
     DATABASE_URL: env.databaseUrl,
@@ -29,6 +31,7 @@ export async function createTestApp(
   if (resources.redis.status !== "ready") await once(resources.redis, "ready");
   await resources.listener.ready;
   const app = buildApp({ ...resources.deps, ...overrides });
+  beforeReady?.(app);
   await app.ready();
   return {
     app,

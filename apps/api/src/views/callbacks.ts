@@ -1,10 +1,11 @@
 import type { TaskCallbacks } from "@aitasks/callbacks";
+import type { TaskCallbacks as TaskCallbacksView } from "@aitasks/contract";
 
 /**
  * GET /api/task/:id/callbacks: the task's callback, its state and every attempt, oldest first.
  * An attempt still in progress has `status_code`, `error` and `duration_ms` all null.
  */
-export function toCallbacksView({ task, state, delivery, attempts }: TaskCallbacks) {
+export function toCallbacksView({ task, state, delivery, attempts }: TaskCallbacks): TaskCallbacksView {
   return {
     task_id: task.id,
     callback_url: task.callbackUrl,

@@ -1,10 +1,11 @@
 import type { Balance } from "@aitasks/billing";
+import type { Balance as BalanceView, CreditGrant } from "@aitasks/contract";
 import { amountToNumber, type creditEntries } from "@aitasks/db";
 
 // Credit JSON shapes (docs/api.md), built here only. Credit is in US dollars.
 
 /** GET /api/balance. */
-export function toBalanceView(balance: Balance) {
+export function toBalanceView(balance: Balance): BalanceView {
   return {
     user_id: balance.userIdentifier,
     balance: amountToNumber(balance.balance),
@@ -15,7 +16,10 @@ export function toBalanceView(balance: Balance) {
 }
 
 /** One movement of credit, as POST /api/credits answers it. */
-export function toCreditEntryView(entry: typeof creditEntries.$inferSelect, userIdentifier: string) {
+export function toCreditEntryView(
+  entry: typeof creditEntries.$inferSelect,
+  userIdentifier: string,
+): Omit<CreditGrant, "balance"> {
   return {
     id: entry.id,
     user_id: userIdentifier,

@@ -1,4 +1,5 @@
-import { amountToNumber, formatAmount } from "@aitasks/db";
+import type { LedgerEntry as LedgerEntryView } from "@aitasks/contract";
+import { amountToNumber, formatAmountShort } from "@aitasks/db";
 import type { LedgerEntry, LedgerRange } from "@aitasks/reports";
 
 // GET /api/ledger's JSON and CSV (docs/api.md), built here only, as text produced while the
@@ -20,7 +21,7 @@ async function* inChunks(pieces: AsyncIterable<string>): AsyncGenerator<string> 
 }
 
 /** One entry of the JSON answer: amounts as JSON numbers (SPEC), `null` where a book has no such field. */
-export function toLedgerEntryView(entry: LedgerEntry) {
+export function toLedgerEntryView(entry: LedgerEntry): LedgerEntryView {
   return {
     book: entry.book,
     id: entry.id,
@@ -52,9 +53,6 @@ export function toLedgerJson(range: LedgerRange, entries: AsyncIterable<LedgerEn
   );
 }
 
-/** The exact amount, its 12 decimals trimmed of trailing zeros down to 2: `-5.00`, `0.000001`. */
-export const csvAmount = (pico: bigint) => formatAmount(pico).replace(/(\.\d{2}\d*?)0+$/, "$1");
-
 // A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV Injection":
 // https://owasp.org/www-community/attacks/CSV_Injection). Text from users and from Stripe
 // (identifiers, references) could, so such text gets a leading apostrophe. Numbers are ours, and
@@ -69,7 +67,7 @@ function csvField(value: string): string {
 const textCell = (value: string | null) =>
   value === null ? "" : csvField(FORMULA_START.test(value) ? `'${value}` : value);
 const numberCell = (value: number | bigint | null) =>
-  value === null ? "" : typeof value === "bigint" ? csvAmount(value) : String(value);
+  value === null ? "" : typeof value === "bigint" ? formatAmountShort(value) : String(value);
 
 /** The CSV's columns, in order: the JSON entry's fields. */
 const CSV_COLUMNS: readonly [name: string, cell: (entry: LedgerEntry) => string][] = [

@@ -15,6 +15,7 @@ export class CallbackNotDeliveredError extends Error {
 
 export const handleDeliverCallback: JobHandler<"deliver-callback"> = async (deps, job, { taskId }) => {
   const result = await deliverCallback({ db: deps.db, ...deps.callbacks }, taskId);
+  deps.logger.info({ outcome: result.outcome }, "callback attempt ended");
   if (result.outcome === "retry") throw new CallbackNotDeliveredError(result.error, result.delayMs);
   // The delivery row says `failed`; this keeps the job in BullMQ's failed set, without retries.
   if (result.outcome === "failed") throw new UnrecoverableError(result.error);

@@ -17,6 +17,8 @@ export const handleRunTask: JobHandler<"run-task"> = async (deps, job, { taskId 
     if (!finalAttempt) throw result.error;
     result = await result.giveUp();
   }
+  // One line per run, bound to the task (the job's logger); the error stays on the task row.
+  deps.logger.info({ outcome: result.outcome, attempt: job.attemptsMade + 1 }, "task run ended");
   // The usual outcome needs no log line on the job: that would be one more Redis command per task.
   if (result.outcome === "skipped") job.log("skipped: another run already finished the task").catch(() => {});
   // Another run holds the task (this job was delivered again while that run's worker paused): come

@@ -2,6 +2,7 @@
 export * from "./api-keys.js";
 export * from "./callback-deliveries.js";
 export * from "./credits.js";
+export * from "./dashboard-sessions.js";
 export * from "./idempotency-keys.js";
 export * from "./ledger-entries.js";
 export * from "./report-rollups.js";

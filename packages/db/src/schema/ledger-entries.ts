@@ -1,5 +1,17 @@
-import { bigint, bigserial, index, numeric, pgEnum, pgTable, text, timestamp, unique } from "drizzle-orm/pg-core";
-import { tasks } from "./tasks.js";
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  bigserial,
+  check,
+  index,
+  numeric,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  unique,
+} from "drizzle-orm/pg-core";
+import { providerName, tasks } from "./tasks.js";
 import { users } from "./users.js";
 
 export const ledgerKind = pgEnum("ledger_kind", ["income", "expense"]);
@@ -43,6 +55,11 @@ export const ledgerEntries = pgTable(
     taskId: bigint("task_id", { mode: "number" }).references(() => tasks.id),
     // For `api_cost`: the run of the task that made the provider call (its lease owner).
     runId: text("run_id"),
+    // For `api_cost`: its task's provider and model (never changed after submission), copied so that
+    // usage per model is summed from the ledger alone. Filled from the task when a writer leaves them
+    // out (migration 0009's trigger); the check also holds a bulk load done with triggers off to it.
+    provider: providerName("provider"),
+    model: text("model"),
     stripeObjectId: text("stripe_object_id"),
     // For refunds: the refunded charge, whose refunds are summed to book only what is new.
     stripeChargeId: text("stripe_charge_id"),
@@ -54,5 +71,9 @@ export const ledgerEntries = pgTable(
     index("ledger_entries_occurred_at_idx").on(t.occurredAt),
     index("ledger_entries_created_at_idx").on(t.createdAt),
     index("ledger_entries_stripe_charge_id_idx").on(t.stripeChargeId),
+    check(
+      "ledger_entries_api_cost_model_check",
+      sql`${t.category} <> 'api_cost' or ${t.taskId} is null or (${t.provider} is not null and ${t.model} is not null)`,
+    ),
   ],
 );

@@ -24,12 +24,23 @@ let worker: RunningProcess;
 let userKeys: { alice: string; bob: string };
 
 const PIECES = ["The ", "capital ", "of France ", "is ", "Paris, ", "of course — é🙂", "."];
+// A "retried:" task's first run streams these, then its connection is cut; the second run wins.
+const LOST_RUN = ["lost ", "first ", "run — ü"];
+const WINNING_RUN = ["second ", "run ", "wins"];
+const runsOf = new Map<string, number>();
 
 beforeAll(async () => {
   fake = await startFakeChatServer((request) => {
     if (request.prompt.startsWith("slow"))
       return { kind: "ok", text: PIECES.join(""), pieces: PIECES, pieceDelayMs: 150 };
     if (request.prompt.startsWith("hang")) return { kind: "ok", pieces: ["first "], hangAfterPieces: true };
+    if (request.prompt.startsWith("retried")) {
+      const run = (runsOf.get(request.prompt) ?? 0) + 1;
+      runsOf.set(request.prompt, run);
+      return run === 1
+        ? { kind: "ok", pieces: LOST_RUN, pieceDelayMs: 100, resetAfterPieces: true }
+        : { kind: "ok", text: WINNING_RUN.join(""), pieces: WINNING_RUN, pieceDelayMs: 300 };
+    }
     return { kind: "ok", delayMs: 200 };
   });
   const variables = { ADMIN_API_KEY: ADMIN, EVENTS_HEARTBEAT_MS: "300" };
@@ -115,6 +126,34 @@ describe("GET /api/task/:id/events", () => {
     expect(statuses(second.events)).toEqual(["completed"]);
     expect(deltas([...seen, ...second.events]).join("")).toBe(PIECES.join(""));
     expect(last(second.events)).toMatchObject({ status: "completed", output: PIECES.join("") });
+  });
+
+  it("a retried run starts the output again with a processing status; a resume from the lost run gets the new one whole", async () => {
+    const id = await submit({ prompt: "retried: stream me twice", stream: true });
+    const live = await events(urlA, id);
+    // Run 1 streams its pieces and dies; the queue runs the task again a second later.
+    expect(await live.until((received) => deltas(received).includes("second "), 30_000)).toBe(true);
+    const lostRunIds = live.events.filter((event) => event.id?.startsWith("1.")).map((event) => event.id!);
+    expect(lostRunIds.length).toBeGreaterThan(0);
+
+    // A client that saw only part of the lost run resumes on the other instance mid-way through run 2.
+    const resumed = await events(urlB, id, { "last-event-id": lostRunIds[0]! });
+    expect(await live.finished(30_000)).toBe(true);
+    expect(await resumed.finished(30_000)).toBe(true);
+
+    for (const stream of [live.events, resumed.events]) {
+      const secondRun = stream.findIndex(
+        (event) => event.event === "status" && (event.data as { attempts: number }).attempts === 2,
+      );
+      expect(secondRun).toBeGreaterThanOrEqual(0);
+      expect(stream[secondRun]).toMatchObject({ id: "2.0", data: { status: "processing" } });
+      // After the new run's status, its output from its start: nothing of the lost run mixed in.
+      expect(deltas(stream.slice(secondRun)).join("")).toBe(WINNING_RUN.join(""));
+      expect(last(stream)).toMatchObject({ status: "completed", output: WINNING_RUN.join(""), attempts: 2 });
+    }
+    // The live stream saw the lost run's text as it came, in its own run's ids.
+    expect(deltas(live.events.filter((event) => event.id?.startsWith("1."))).join("")).toBe(LOST_RUN.join(""));
+    expect(resumed.events.some((event) => event.id?.startsWith("1."))).toBe(false);
   });
 
   it("a task that does not stream its output gets status events only", async () => {

@@ -4,6 +4,7 @@ import { followTask, parseLastEventId, type TaskEvent, TaskIdParams, toTaskView 
 import type { FastifyInstance } from "fastify";
 import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
+import { contract } from "../../http/route-contract.js";
 
 /** One Server-Sent Event (its data is one line of JSON, so needs no splitting). */
 function serverSentEvent(event: TaskEvent): string {
@@ -24,39 +25,56 @@ export function taskEventsRoute(app: FastifyInstance, deps: Pick<AppDeps, "db" |
     for (const stream of open) stream.abort();
   });
 
-  app.get("/task/:id/events", async (request, reply) => {
-    const { id } = parseInput(TaskIdParams, request.params);
-    const header = request.headers["last-event-id"];
-    const after = parseLastEventId(Array.isArray(header) ? header.at(-1) : header);
-    const closed = new AbortController();
-    // Access is checked here, before any byte is sent: another user's task is a 404 like a missing one.
-    const events = await followTask(
-      { db: deps.db, principal: request.principal, ...deps.taskEvents },
-      id,
-      after,
-      closed.signal,
-    );
-    open.add(closed);
-    const body = new PassThrough();
-    reply.raw.once("close", () => closed.abort());
-    void (async () => {
-      try {
-        // How long the client waits before reconnecting, if the connection drops.
-        body.write("retry: 1000\n\n");
-        for await (const event of events) {
-          if (!body.write(serverSentEvent(event))) await once(body, "drain", { signal: closed.signal });
+  app.get(
+    "/task/:id/events",
+    contract({
+      id: "streamTaskEvents",
+      tag: "Tasks",
+      summary: "Follow a task (Server-Sent Events)",
+      description:
+        '`event: status` (data: the Task) at once and at every change, `event: delta` (data: `{"text"}`) for each piece of a streamed output, each with an `id`; the stream ends after the final status.',
+      params: TaskIdParams,
+      headers: ["Last-Event-ID"],
+      responses: {
+        200: { description: "the stream of events", content: { "text/event-stream": undefined }, streamed: true },
+        400: "the input is not valid, or Last-Event-ID is not an id of this stream",
+        404: "no such task (or another user's)",
+      },
+    }),
+    async (request, reply) => {
+      const { id } = parseInput(TaskIdParams, request.params);
+      const header = request.headers["last-event-id"];
+      const after = parseLastEventId(Array.isArray(header) ? header.at(-1) : header);
+      const closed = new AbortController();
+      // Access is checked here, before any byte is sent: another user's task is a 404 like a missing one.
+      const events = await followTask(
+        { db: deps.db, principal: request.principal, ...deps.taskEvents },
+        id,
+        after,
+        closed.signal,
+      );
+      open.add(closed);
+      const body = new PassThrough();
+      reply.raw.once("close", () => closed.abort());
+      void (async () => {
+        try {
+          // How long the client waits before reconnecting, if the connection drops.
+          body.write("retry: 1000\n\n");
+          for await (const event of events) {
+            if (!body.write(serverSentEvent(event))) await once(body, "drain", { signal: closed.signal });
+          }
+        } catch (error) {
+          if (!closed.signal.aborted) request.log.warn({ err: error, task_id: id }, "task event stream failed");
+        } finally {
+          open.delete(closed);
+          body.end();
         }
-      } catch (error) {
-        if (!closed.signal.aborted) request.log.warn({ err: error, taskId: id }, "task event stream failed");
-      } finally {
-        open.delete(closed);
-        body.end();
-      }
-    })();
-    return reply
-      .header("content-type", "text/event-stream; charset=utf-8")
-      .header("cache-control", "no-cache")
-      .header("x-accel-buffering", "no")
-      .send(body);
-  });
+      })();
+      return reply
+        .header("content-type", "text/event-stream; charset=utf-8")
+        .header("cache-control", "no-cache")
+        .header("x-accel-buffering", "no")
+        .send(body);
+    },
+  );
 }

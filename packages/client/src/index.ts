@@ -1,0 +1,5 @@
+export * from "./api-error.js";
+export * from "./create-client.js";
+export { isRetryable, type RetryOptions } from "./retry.js";
+export * from "./server-sent-events.js";
+export * from "./types.js";

@@ -1,0 +1,52 @@
+import { PROVIDER_ERROR_KINDS, type PricingTable, providerErrorKind } from "@aitasks/providers";
+import { Counter, Histogram, type Registry } from "prom-client";
+import { modelLabel } from "./labels.js";
+
+// LLM calls take from tens of milliseconds (a cached or tiny answer) to minutes (a long reasoning
+// answer, a backlog): 50 ms up to 10 minutes.
+export const TASK_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
+
+interface Task {
+  provider: string;
+  model: string;
+}
+
+/**
+ * The task metrics of a worker process: `aitasks_tasks_total`, `aitasks_task_duration_seconds`
+ * and `aitasks_provider_errors_total`, fed by the run-task observer (RunTaskObserver's shape).
+ */
+export function createTaskMetrics(registry: Registry, pricing: PricingTable) {
+  const tasks = new Counter({
+    name: "aitasks_tasks_total",
+    help: "Tasks this worker finished, by provider, model (priced models; others as `other`) and final status",
+    labelNames: ["provider", "model", "status"] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "aitasks_task_duration_seconds",
+    help: "queued: creation to first start; provider: one provider call; total: creation to completed or failed",
+    labelNames: ["phase"] as const,
+    buckets: TASK_BUCKETS,
+    registers: [registry],
+  });
+  const errors = new Counter({
+    name: "aitasks_provider_errors_total",
+    help: `Failed provider calls, by provider and kind (${PROVIDER_ERROR_KINDS.join(", ")})`,
+    labelNames: ["provider", "kind"] as const,
+    registers: [registry],
+  });
+  return {
+    firstClaimed(_task: Task, queuedSeconds: number) {
+      duration.observe({ phase: "queued" }, Math.max(0, queuedSeconds));
+    },
+    providerCalled(task: Task, seconds: number, error?: unknown) {
+      duration.observe({ phase: "provider" }, seconds);
+      if (error !== undefined) errors.inc({ provider: task.provider, kind: providerErrorKind(error) });
+    },
+    finished(task: Task, status: "completed" | "failed", totalSeconds: number) {
+      tasks.inc({ provider: task.provider, model: modelLabel(pricing, task.provider, task.model), status });
+      duration.observe({ phase: "total" }, Math.max(0, totalSeconds));
+    },
+  };
+}
+export type TaskMetrics = ReturnType<typeof createTaskMetrics>;
