@@ -114,6 +114,7 @@ export function createWorkerDeps(config: WorkerConfig, logger: Logger) {
     lockDurationMs: config.WORKER_LOCK_DURATION_MS,
     reconcileEveryMs: Math.min(60_000, config.RECONCILE_AFTER_MS),
     rollupEveryMs: config.REPORT_ROLLUP_INTERVAL_MS,
+    renewSchedulesEveryMs: 60_000,
   };
   return {
     deps,

@@ -13,6 +13,11 @@ export interface WorkerOptions {
   lockDurationMs: number;
   reconcileEveryMs: number;
   rollupEveryMs: number;
+  /**
+   * How often this process writes the maintenance schedules again. Redis replicates asynchronously:
+   * a failover can lose a schedule's next run, and nothing would create it until a worker restarts.
+   */
+  renewSchedulesEveryMs: number;
 }
 
 const MAX_BACKOFF_MS = 60_000;
@@ -88,21 +93,31 @@ export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
     return worker;
   });
 
-  await deps.queues.maintenance.upsertJobScheduler(
-    "reconcile-tasks",
-    { every: options.reconcileEveryMs },
-    { name: "reconcile-tasks", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
-  );
-  await deps.queues.maintenance.upsertJobScheduler(
-    "rollup-reports",
-    { every: options.rollupEveryMs },
-    { name: "rollup-reports", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
-  );
+  // Writing a schedule again keeps its next run's time when that run is still there
+  // (`upsertJobScheduler` replaces it with the same timestamp) and creates it when it is gone.
+  const upsertSchedules = async () => {
+    await deps.queues.maintenance.upsertJobScheduler(
+      "reconcile-tasks",
+      { every: options.reconcileEveryMs },
+      { name: "reconcile-tasks", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+    );
+    await deps.queues.maintenance.upsertJobScheduler(
+      "rollup-reports",
+      { every: options.rollupEveryMs },
+      { name: "rollup-reports", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+    );
+  };
+  await upsertSchedules();
+  const renewal = setInterval(() => {
+    upsertSchedules().catch((error) => deps.logger.warn({ err: error }, "maintenance schedules not renewed"));
+  }, options.renewSchedulesEveryMs);
+  renewal.unref();
 
   return {
     workers,
     /** Stops taking jobs and waits up to `timeoutMs` for running ones; the rest are handed back by lock expiry. */
     async close(timeoutMs: number) {
+      clearInterval(renewal);
       let timer: NodeJS.Timeout | undefined;
       const graceful = Promise.all(workers.map((worker) => worker.close()));
       const timedOut = new Promise<"timeout">((resolve) => {

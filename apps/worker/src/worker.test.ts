@@ -4,6 +4,7 @@ import { enqueue, runTaskJobOptions } from "@aitasks/queue";
 import { DEFAULT_PRIORITY, OPEN_BILLING, submitTask } from "@aitasks/tasks";
 import { type FakeChatServer, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
 import { eq } from "drizzle-orm";
+import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { reconcileTasks } from "./handlers/reconcile-tasks.js";
 import { providerBackoff } from "./start-worker.js";
@@ -216,6 +217,42 @@ describe("reconciler", () => {
     expect((await reconcileTasks(worker.deps)).requeued).toBe(0);
     expect((await waitForFinalTask(worker, id)).status).toBe("completed");
     expect(fake.requests).toHaveLength(1);
+  });
+});
+
+describe("maintenance schedules", () => {
+  it("come back when a Redis failover loses their next run, at most one interval later", async () => {
+    worker = await startTestWorker(env, fake, { renewSchedulesEveryMs: 100 });
+    const nextRuns = async () =>
+      (await worker!.queues.maintenance.getDelayed())
+        .map((job) => ({ id: job.id, runAt: job.timestamp + job.delay }))
+        .sort((a, b) => String(a.id).localeCompare(String(b.id)));
+    // A schedule's first run may be due at once; its next one is delayed then.
+    await expect
+      .poll(async () => (await nextRuns()).map((run) => run.id), { timeout: 5_000, interval: 50 })
+      .toEqual([expect.stringMatching(/^repeat:reconcile-tasks:/), expect.stringMatching(/^repeat:rollup-reports:/)]);
+    const scheduled = await nextRuns();
+
+    // What an asynchronous replica that never received them leaves: the schedules, without their runs.
+    const redis = new Redis(env.redisUrl);
+    const key = (id: string) => `${env.queuePrefix}:maintenance:${id}`;
+    for (const run of scheduled) {
+      await redis.zrem(key("delayed"), String(run.id));
+      await redis.del(key(String(run.id)));
+    }
+    redis.disconnect();
+    expect(await nextRuns()).toEqual([]);
+
+    await expect.poll(async () => (await nextRuns()).length, { timeout: 5_000, interval: 100 }).toBe(2);
+    const renewed = await nextRuns();
+    // Both schedules run every minute here (the test worker's reconcile interval, the rollup's default).
+    for (const [index, run] of renewed.entries()) {
+      expect(run.runAt - scheduled[index]!.runAt).toBeGreaterThanOrEqual(0);
+      expect(run.runAt - scheduled[index]!.runAt).toBeLessThanOrEqual(60_000);
+    }
+    // Renewing while the runs are there keeps them as they are: no run moves later, none doubles.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await nextRuns()).toEqual(renewed);
   });
 });
 

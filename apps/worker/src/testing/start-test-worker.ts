@@ -13,6 +13,7 @@ export interface TestWorkerOptions {
   lockDurationMs?: number;
   reconcileAfterMs?: number;
   rollupEveryMs?: number;
+  renewSchedulesEveryMs?: number;
   /** Replaces the providers built against `fake` (for example, to leave a key unset). */
   providers?: Providers;
   /** CALLBACK_* variables (strings, as in the environment), and a resolver in place of the system's. */
@@ -52,7 +53,11 @@ export async function startTestWorker(env: TestEnvironment, fake: FakeChatServer
     deps = { ...deps, callbacks: { ...callbacks, policy: { ...callbacks.policy, resolveHost } } };
   }
   // The reconciler runs only when a test calls it, not on its own schedule.
-  const running = await startWorkers(deps, { ...resources.workerOptions, reconcileEveryMs: 60_000 });
+  const running = await startWorkers(deps, {
+    ...resources.workerOptions,
+    reconcileEveryMs: 60_000,
+    renewSchedulesEveryMs: options.renewSchedulesEveryMs ?? resources.workerOptions.renewSchedulesEveryMs,
+  });
   return {
     deps,
     db: resources.database.db,
