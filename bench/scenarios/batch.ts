@@ -3,7 +3,7 @@ import postgres from "postgres";
 import { type BenchContext, type Scenario, scenarioEnv } from "../lib/context.js";
 import { startCpuMeter } from "../lib/cpu.js";
 import { runLoad } from "../lib/load.js";
-import { type Figure, ratio } from "../lib/report.js";
+import { cpuFigures, type Figure, ratio } from "../lib/report.js";
 import { type Api, redisConnection, type Side, startApi, stopAll, taskQueueName } from "../lib/stack.js";
 import { alternate, median, sleep } from "../lib/stats.js";
 import { maxTaskId, PROMPT } from "../lib/tasks-db.js";
@@ -119,18 +119,6 @@ export const batch: Scenario = {
         ours: median(runs.ours.map((r) => r.latencyMs.p99)),
         reference: median(runs.reference.map((r) => r.latencyMs.p99)),
       };
-      const cpu = (name: "api" | "postgres") => ({
-        ours: median(runs.ours.map((r) => r.cpuUs[name])),
-        reference: median(runs.reference.map((r) => r.cpuUs[name])),
-      });
-      const cpuFigure = (name: "api" | "postgres", label: string): Figure => ({
-        metric: `${label} CPU per task`,
-        unit: "µs",
-        ...cpu(name),
-        ratio: ratio(cpu(name).ours, cpu(name).reference),
-        goal: "–",
-        met: null,
-      });
       const figures: Figure[] = [
         {
           metric: `tasks accepted, ${BATCH_SIZE}-task batches at ${CONNECTIONS} connections`,
@@ -148,8 +136,7 @@ export const batch: Scenario = {
           goal: "–",
           met: null,
         },
-        cpuFigure("api", "API"),
-        cpuFigure("postgres", "Postgres"),
+        ...cpuFigures(runs, "task"),
       ];
       return { figures, correct, checks, raw: { plan, batchSize: BATCH_SIZE, connections: CONNECTIONS, runs } };
     } finally {
