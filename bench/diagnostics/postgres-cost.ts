@@ -14,62 +14,40 @@ const TASKS = 3_000;
 const ROUNDS = 3;
 const COST = "0.000078900000";
 
-// The stats counters' earlier designs, as they were migrated before the schema was squashed into
-// one baseline (bench/diagnostics/earlier-stats-designs/, copies of those migrations).
+// The statements of a migration, as the migrator splits them.
 const migration = (file: string) =>
-  readFileSync(new URL(`./earlier-stats-designs/${file}`, import.meta.url), "utf8").split("--> statement-breakpoint");
+  readFileSync(new URL(`../../packages/db/migrations/${file}`, import.meta.url), "utf8").split(
+    "--> statement-breakpoint",
+  );
 
-// Earlier forms of the stats triggers, in place of the baseline's, for a before/after.
-const dropStatsTriggers = `
-  drop trigger count_users_inserted on users; drop trigger count_users_deleted on users;
-  drop trigger count_tasks_inserted on tasks; drop trigger count_tasks_updated on tasks;
-  drop trigger count_tasks_deleted on tasks; drop trigger count_ledger_inserted on ledger_entries;
-  drop trigger count_ledger_updated on ledger_entries; drop trigger count_ledger_deleted on ledger_entries;
-  drop function count_users(), count_tasks(), count_ledger()`;
-// 0005: row-level triggers, one counter-row update per written row.
-const rowLevelTriggers = [
-  dropStatsTriggers,
-  ...migration("0005_stats_counter_columns.sql").filter((statement) =>
-    /CREATE (FUNCTION count_|TRIGGER)/.test(statement),
+// The task and user counters and the hold settlement as they were before migration 0011:
+// statement-level triggers over transition tables, which ran for every statement on `tasks`
+// (storing and claiming a task included), counting the unfinished tasks too.
+const beforeRowTriggers = [
+  `drop trigger count_users on users; drop trigger count_finished_tasks_inserted on tasks;
+   drop trigger count_finished_tasks_updated on tasks; drop trigger count_finished_tasks_deleted on tasks;
+   drop trigger tasks_settle_hold on tasks; drop function count_users(), count_finished_tasks(), tasks_settle_hold();
+   alter table stats_counters add column tasks bigint not null default 0, add column pending bigint not null default 0,
+     add column processing bigint not null default 0`,
+  ...migration("0000_baseline.sql").filter((statement) =>
+    /CREATE (FUNCTION count_(users|tasks)\(|TRIGGER count_(users|tasks)_)/.test(statement),
   ),
+  ...migration("0006_settle_in_one_update.sql").filter((statement) => statement.includes("tasks_settle_holds()")),
+  ...migration("0001_credits.sql").filter((statement) => statement.includes("CREATE TRIGGER tasks_settle_holds")),
 ].join(";\n");
-// 0002 and 0004: statement-level triggers on a row per counter name and shard (the table, 0004's
-// functions, 0002's triggers).
-const nameShardValueTriggers = [
-  `${dropStatsTriggers}; drop table stats_counters`,
-  `create table stats_counters (name text not null, shard smallint not null, value numeric(30, 12) not null default 0,
-     primary key (name, shard))`,
-  ...migration("0004_stats_counters_set_based.sql").filter((statement) => statement.includes("CREATE OR REPLACE")),
-  ...migration("0002_stats_counters.sql").filter((statement) => statement.includes("CREATE TRIGGER")),
-].join(";\n");
-
-// 0006: each statement adds to its connection's shard row (pg_backend_pid() % 32), where the
-// baseline takes its transaction's row or any free one (counter_shard(), SKIP LOCKED).
-const perConnectionShard = migration("0006_stats_counted_per_statement.sql")
-  .filter((statement) => statement.includes("CREATE FUNCTION"))
-  .map((statement) => statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
-  .join(";\n");
 
 const variants: Record<string, { setup: string; side: "ours" | "reference" }> = {
   "ours (schema as migrated)": { setup: "", side: "ours" },
-  "ours with 0006's per-connection stats shard": { setup: perConnectionShard, side: "ours" },
-  "ours without the dirty-day trigger": {
-    setup: `drop trigger mark_report_days_dirty_inserted on ledger_entries;
-      drop trigger mark_report_days_dirty_updated on ledger_entries;
-      drop trigger mark_report_days_dirty_deleted on ledger_entries;`,
-    side: "ours",
-  },
-  "ours with 0005's row-level stats triggers": { setup: rowLevelTriggers, side: "ours" },
-  "ours with 0004's stats triggers (a row per counter)": { setup: nameShardValueTriggers, side: "ours" },
-  "ours without the stats triggers": {
+  "ours with the triggers of before migration 0011": { setup: beforeRowTriggers, side: "ours" },
+  "ours without any of our triggers": {
     setup: "alter table tasks disable trigger user; alter table ledger_entries disable trigger user;",
     side: "ours",
   },
-  "ours without stats triggers or secondary indexes": {
+  "ours without triggers or secondary indexes": {
     setup: `alter table tasks disable trigger user; alter table ledger_entries disable trigger user;
       drop index tasks_status_id_idx, tasks_user_id_id_idx, tasks_unfinished_updated_at_idx,
-        tasks_unfinished_user_id_idx, ledger_entries_occurred_at_idx, ledger_entries_created_at_idx,
-        ledger_entries_stripe_charge_id_idx;`,
+        tasks_unfinished_user_id_idx, tasks_completed_at_idx, tasks_created_at_brin_idx,
+        ledger_entries_occurred_at_idx, ledger_entries_created_at_idx, ledger_entries_stripe_charge_id_idx;`,
     side: "ours",
   },
   reference: { setup: "", side: "reference" },

@@ -48,12 +48,20 @@ describe("our sessions", () => {
     try {
       await held`begin`;
       await held`select shard from stats_counters where shard <> ${free} for update`;
+      // Users are counted through deltas, ledger amounts straight into a counter row, and the fold
+      // moves the deltas into one: none of them may wait.
       for (let i = 0; i < 10; i++) {
         await database.sql`insert into users (identifier) values (${`shard-test-${i}-${Math.random()}`})`;
+        await database.sql`insert into ledger_entries (kind, category, amount_usd, occurred_at, stripe_object_id)
+          values ('income', 'micro_payment', 1.25, now(), ${`shard-test-${i}-${Math.random()}`})`;
       }
-      const [total] = await database.sql<{ users: number }[]>`select sum(users)::int as users from stats_counters`;
-      const [counted] = await database.sql<{ users: number }[]>`select count(*)::int as users from users`;
-      expect(total?.users).toBe(counted?.users);
+      await database.sql`select fold_stats_deltas()`;
+      const [total] = await database.sql<{ users: number; income: string }[]>`
+        select sum(users)::int as users, sum(income_usd)::numeric(30, 12)::text as income from stats_counters`;
+      const [counted] = await database.sql<{ users: number; income: string }[]>`
+        select (select count(*)::int from users) as users,
+          (select sum(amount_usd)::numeric(30, 12)::text from ledger_entries where kind = 'income') as income`;
+      expect(total).toEqual(counted);
     } finally {
       await held`rollback`;
       held.release();

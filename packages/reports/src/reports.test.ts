@@ -16,7 +16,7 @@ beforeAll(() => {
 });
 afterAll(() => database.close());
 beforeEach(async () => {
-  await database.sql`truncate ledger_entries, report_rollups, report_rollup_state, report_dirty_days, stats_counters, tasks, users cascade`;
+  await database.sql`truncate ledger_entries, report_rollups, report_rollup_state, report_dirty_days, stats_counters, stats_deltas, tasks, users cascade`;
 });
 
 let objectSequence = 0;
@@ -399,5 +399,36 @@ describe("stats", () => {
 
     await database.sql`select recount_stats()`;
     expect(await stats()).toEqual(live);
+  });
+
+  it("reads the same before and after the rollup folds the counted changes into the counters", async () => {
+    const stats = () => getStats(asAdmin());
+    const waiting = async () => {
+      const [row] = await database.sql<{ rows: number }[]>`select count(*)::int as rows from stats_deltas`;
+      return row!.rows;
+    };
+    await database.sql`insert into users (identifier) values ('fold-a'), ('fold-b')`;
+    await database.sql`insert into tasks (provider, model, input) select 'openai', 'm', 'x' from generate_series(1, 30)`;
+    await database.sql`update tasks set status = 'completed', tokens_used = 9, cost_usd = 0.000123 where id % 3 = 0`;
+    await database.sql`update tasks set status = 'canceled' where id % 3 = 1`;
+    // Storing and claiming tasks is not counted: only users and finished tasks wait to be folded.
+    await database.sql`update tasks set status = 'processing' where id % 3 = 2`;
+    expect(await waiting()).toBe(2 + 10 + 10);
+    const before = await stats();
+    expect(before.tasks).toEqual({
+      total: 30,
+      pending: 0,
+      processing: 10,
+      completed: 10,
+      failed: 0,
+      canceled: 10,
+      tokens: 90,
+      cost: usd("0.00123"),
+    });
+    expect(before.users.total).toBe(2);
+
+    await rollupReports(database.db);
+    expect(await waiting()).toBe(0);
+    expect(await stats()).toEqual(before);
   });
 });
