@@ -1,5 +1,5 @@
 import { type AccessContext, requireAdmin } from "@aitasks/auth";
-import { parseAmount } from "@aitasks/db";
+import { type Database, parseAmount } from "@aitasks/db";
 import { sql } from "drizzle-orm";
 import { REPORTING_CURRENCY } from "./get-report.js";
 
@@ -53,3 +53,12 @@ export async function getStats({ db, principal }: AccessContext) {
   };
 }
 export type Stats = Awaited<ReturnType<typeof getStats>>;
+
+/**
+ * Moves the counted changes waiting in `stats_deltas` into the counters (`fold_stats_deltas()`,
+ * one statement), so that /api/stats sums only those written since. The worker runs it after each
+ * report rollup; the figures read the same before and after.
+ */
+export async function foldStatsDeltas(db: Database) {
+  await db.execute(sql`select fold_stats_deltas()`);
+}

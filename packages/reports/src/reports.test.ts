@@ -2,7 +2,7 @@ import { createDatabase, ledgerEntries, parseAmount } from "@aitasks/db";
 import { useTestEnvironment } from "@aitasks/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { getReport, periodOf } from "./get-report.js";
-import { getStats } from "./get-stats.js";
+import { foldStatsDeltas, getStats } from "./get-stats.js";
 import { rollupReports } from "./rollup-reports.js";
 
 const env = useTestEnvironment();
@@ -401,7 +401,7 @@ describe("stats", () => {
     expect(await stats()).toEqual(live);
   });
 
-  it("reads the same before and after the rollup folds the counted changes into the counters", async () => {
+  it("reads the same before and after the counted changes are folded into the counters", async () => {
     const stats = () => getStats(asAdmin());
     const waiting = async () => {
       const [row] = await database.sql<{ rows: number }[]>`select count(*)::int as rows from stats_deltas`;
@@ -427,7 +427,7 @@ describe("stats", () => {
     });
     expect(before.users.total).toBe(2);
 
-    await rollupReports(database.db);
+    await foldStatsDeltas(database.db);
     expect(await waiting()).toBe(0);
     expect(await stats()).toEqual(before);
   });

@@ -49,9 +49,6 @@ export async function rollupReports(db: Database, { full = false }: { full?: boo
     const rows = await rollupMoney(tx, days);
     await rollupUsage(tx, days);
 
-    // The stats counters' deltas, so that /api/stats sums only those written since this run (packages/db).
-    await tx.execute(sql`select fold_stats_deltas()`);
-
     const [finished] = await tx.execute<{ generated_at: string }>(sql`
       insert into report_rollup_state (id, last_started_at, last_finished_at) values (1, now(), clock_timestamp())
       on conflict (id) do update set last_started_at = excluded.last_started_at, last_finished_at = excluded.last_finished_at

@@ -1,5 +1,9 @@
-import { rollupReports } from "@aitasks/reports";
+import { foldStatsDeltas, rollupReports } from "@aitasks/reports";
 import type { JobHandler } from "./job-handler.js";
 
-export const handleRollupReports: JobHandler<"rollup-reports"> = (deps, _job, { full }) =>
-  rollupReports(deps.db, { full });
+// The stats' deltas are folded on the same schedule, in a transaction of their own.
+export const handleRollupReports: JobHandler<"rollup-reports"> = async (deps, _job, { full }) => {
+  const result = await rollupReports(deps.db, { full });
+  await foldStatsDeltas(deps.db);
+  return result;
+};
