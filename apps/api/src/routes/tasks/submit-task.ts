@@ -74,7 +74,7 @@ export function submitTaskRoute(
         },
         body,
       );
-      bindTaskToLog(request, reply, submitted.id);
+      bindTaskToLog(request, submitted.id);
       reply.header("location", `/api/task/${submitted.id}`);
       // A 202 says when polling is worth it: a task takes a second or more.
       if (!wait) return reply.code(202).header("retry-after", "1").send(toSubmitted(submitted));
