@@ -1,5 +1,5 @@
 import { type AccessContext, requireAdmin } from "@aitasks/auth";
-import { type Database, parseAmount } from "@aitasks/db";
+import { type Executor, parseAmount } from "@aitasks/db";
 import { sql } from "drizzle-orm";
 import { REPORTING_CURRENCY } from "./get-report.js";
 
@@ -59,6 +59,6 @@ export type Stats = Awaited<ReturnType<typeof getStats>>;
  * one statement), so that /api/stats sums only those written since. The worker runs it after each
  * report rollup; the figures read the same before and after.
  */
-export async function foldStatsDeltas(db: Database) {
+export async function foldStatsDeltas(db: Executor) {
   await db.execute(sql`select fold_stats_deltas()`);
 }
