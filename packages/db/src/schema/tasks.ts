@@ -67,13 +67,17 @@ export const tasks = pgTable(
   },
   (t) => [
     index("tasks_status_id_idx").on(t.status, t.id),
-    index("tasks_user_id_id_idx").on(t.userId, t.id),
+    // A user's tasks, newest first. Tasks without a user (open billing, no user_id) are not in the
+    // user indexes: nothing looks them up by user, and each would cost an entry at every write.
+    index("tasks_user_id_id_idx").on(t.userId, t.id).where(sql`${t.userId} is not null`),
     // The reconciler looks for old unfinished tasks; this index stays small because finished tasks leave it.
     index("tasks_unfinished_updated_at_idx").on(t.updatedAt).where(sql`${t.status} in ('pending', 'processing')`),
     // The usage rollup reads a day's completed tasks.
     index("tasks_completed_at_idx").on(t.completedAt).where(sql`${t.status} = 'completed'`),
     // The per-user quota of unfinished tasks counts these.
-    index("tasks_unfinished_user_id_idx").on(t.userId).where(sql`${t.status} in ('pending', 'processing')`),
+    index("tasks_unfinished_user_id_idx")
+      .on(t.userId)
+      .where(sql`${t.status} in ('pending', 'processing') and ${t.userId} is not null`),
     // The dashboard counts the last 30 days' tasks by day. BRIN: creation times grow with the
     // table's order, so a few pages of summaries find a range, and an insert costs next to nothing.
     index("tasks_created_at_brin_idx").using("brin", t.createdAt),
