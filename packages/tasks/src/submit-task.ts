@@ -1,5 +1,5 @@
 import type { Principal } from "@aitasks/auth";
-import { type Database, formatAmount, parseAmount, preparedPerDatabase, tasks } from "@aitasks/db";
+import { type Database, directStatement, formatAmount, parseAmount, tasks } from "@aitasks/db";
 import { InsufficientCreditError, RateLimitedError, ValidationError } from "@aitasks/errors";
 import {
   findPrice,
@@ -144,7 +144,7 @@ const values = (task: AcceptedTask) =>
   sql`${task.provider}, ${task.model}, ${task.prompt}, ${task.maxOutputTokens}, ${JSON.stringify(task.price)}::jsonb, ${task.priority}, ${task.stream}, ${task.callbackUrl}`;
 
 /** The task without a user: the statement is built once per database handle, only its values bound. */
-const insertTaskQuery = preparedPerDatabase((db) =>
+const insertTaskStatement = directStatement({ id: tasks.id }, (db, columns) =>
   db
     .insert(tasks)
     .values({
@@ -157,12 +157,11 @@ const insertTaskQuery = preparedPerDatabase((db) =>
       stream: sql.placeholder("stream"),
       callbackUrl: sql.placeholder("callbackUrl"),
     })
-    .returning({ id: tasks.id })
-    .prepare("insert_task"),
+    .returning(columns),
 );
 
 async function insertTask(db: Database, task: AcceptedTask): Promise<number> {
-  const [row] = await insertTaskQuery(db).execute({
+  const [row] = await insertTaskStatement(db, {
     provider: task.provider,
     model: task.model,
     input: task.prompt,

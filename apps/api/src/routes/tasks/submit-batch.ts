@@ -10,6 +10,7 @@ export function submitBatchRoute(
   app: FastifyInstance,
   deps: Pick<AppDeps, "db" | "pricing" | "defaultModels" | "billing" | "enqueueTasks" | "limits" | "checkCallbackUrl">,
 ) {
+  const { db, pricing, defaultModels, billing, enqueueTasks, limits, checkCallbackUrl } = deps;
   app.post(
     "/tasks/batch",
     contract({
@@ -40,8 +41,15 @@ export function submitBatchRoute(
     async (request, reply) => {
       const { tasks } = parseInput(CreateBatchBody, request.body);
       const batch = await submitBatch(
+        // Listed, not spread from AppDeps (see submitTaskRoute).
         {
-          ...deps,
+          db,
+          pricing,
+          defaultModels,
+          billing,
+          enqueueTasks,
+          limits,
+          checkCallbackUrl,
           principal: request.principal,
           onEnqueueFailed: (taskIds, error) =>
             request.log.warn(
