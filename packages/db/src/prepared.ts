@@ -31,10 +31,9 @@ type Decoder = { mapFromDriverValue(value: unknown): unknown };
 /**
  * A statement of a hot path: composed by drizzle once per database handle, then run by postgres.js
  * itself and decoded column by column as drizzle decodes it. drizzle's execution of even a prepared
- * query wraps the driver in async tracing and cache layers and maps each row generically: 13 µs of
- * CPU per call on Node 24 and 30 µs on Node 20 on top of the driver's, for a task row (a tenth of
- * our API's CPU on `GET /api/task/:id`; docs/performance.md). `build` must select, or return,
- * exactly `columns`, in their order; a transaction runs the same query through drizzle.
+ * query wraps the driver in async tracing and cache layers and maps each row generically, a
+ * measurable share of our API's CPU per request (docs/performance.md). `build` must select, or
+ * return, exactly `columns`, in their order; a transaction runs the same query through drizzle.
  */
 export function directStatement<C extends Record<string, Decoder>, Q extends RunnableQuery>(
   columns: C,

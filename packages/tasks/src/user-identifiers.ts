@@ -16,8 +16,8 @@ const identifierQuery = preparedPerDatabase((db) =>
 
 /**
  * The identifier (`user_id` in the API) of user `userId`, from a per-process cache in front of the
- * users table. A task's reads join nothing then: the join cost Postgres about 40 µs per read of a
- * task, a third of its work on `GET /api/task/:id` (docs/performance.md). Caching is exact because
+ * users table. A task's reads join nothing then: the join was a large share of Postgres's work on
+ * `GET /api/task/:id` (docs/performance.md). Caching is exact because
  * a user's identifier never changes and a user is never deleted (its tasks and ledger rows refer
  * to it), so an entry cannot go stale; the cache is per database handle, as ids are.
  */

@@ -12,8 +12,8 @@ type PinoLogger = FastifyBaseLogger & {
 /**
  * A request's logger that becomes its pino child only when it first writes a line. Fastify makes
  * one child logger per request whenever logging is on, and pino's `child` copies the bindings and
- * rebuilds every level method: 5% of the API's CPU on `GET /api/task/:id` at `LOG_LEVEL=warn`,
- * where most requests write nothing (docs/performance.md). A line at a disabled level is dropped
+ * rebuilds every level method, a measurable share of the API's CPU at `LOG_LEVEL=warn`, where most
+ * requests write nothing (docs/performance.md). A line at a disabled level is dropped
  * here without making the child; anything else gets the same child pino would have made.
  */
 class RequestLogger {

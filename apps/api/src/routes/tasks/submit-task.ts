@@ -64,8 +64,9 @@ export function submitTaskRoute(
       const wait = query.wait ?? preferred;
       const { principal } = request;
       const submitted = await submitTask(
-        // Listed, not `{ ...deps, principal }`: on Node 20 a spread followed by more properties
-        // takes V8's slow path, about 10 µs for AppDeps, 2% of a submission's CPU (Node 24 is fast).
+        // Listed, not `{ ...deps, principal }`: on Node 20 a spread followed by more properties takes
+        // V8's slow path, which for all of AppDeps was a measurable share of a submission's CPU
+        // (docs/performance.md; Node 24 is fast either way).
         {
           db,
           pricing,
