@@ -235,6 +235,8 @@ export function createClient(options: ClientOptions) {
               if (signal?.aborted) throw signal.reason;
               break; // The connection dropped: reconnect below.
             }
+            // Events that came in the same chunk are parsed already: none is handed on after an abort.
+            if (signal?.aborted) throw signal.reason;
             if (next.done) break;
             const { event, data, id: eventId } = next.value;
             position = eventId;

@@ -2,6 +2,9 @@
 // TCP proxy in front of the API that a test cuts mid-stream: the client reconnects with
 // Last-Event-ID, and what it hands on has every piece of output exactly once.
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import {
   type FakeChatServer,
   fakeAnswer,
@@ -110,6 +113,34 @@ describe("events", () => {
     await expect(reading).rejects.toMatchObject({ name: "AbortError" });
     expect(seen).toHaveLength(1);
     await client().cancelTask(task_id);
+  });
+
+  it("hands on nothing after its signal aborts, even events that came in the same chunk", async () => {
+    // Two events in one write: the second is parsed before the caller aborts on the first.
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      response.write('id: 1\nevent: delta\ndata: {"text":"a"}\n\nid: 2\nevent: delta\ndata: {"text":"b"}\n\n');
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    try {
+      const { port } = server.address() as AddressInfo;
+      const controller = new AbortController();
+      const seen: TaskEvent[] = [];
+      const reading = (async () => {
+        for await (const event of createClient({ baseUrl: `http://127.0.0.1:${port}` }).events(1, {
+          signal: controller.signal,
+        })) {
+          seen.push(event);
+          controller.abort();
+        }
+      })();
+      await expect(reading).rejects.toMatchObject({ name: "AbortError" });
+      expect(seen).toEqual([{ type: "delta", id: "1", text: "a" }]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });
 
