@@ -55,7 +55,8 @@ async function processJob(deps: WorkerDeps, job: Job): Promise<unknown> {
   const payload = entry.payload.safeParse(job.data);
   if (!payload.success) throw new UnrecoverableError(`bad payload for ${name}: ${payload.error.message}`);
   // The handler logs through a child bound to this job, so each of its lines names the task.
-  const jobDeps = { ...deps, logger: deps.logger.child(jobLogBindings(job)) };
+  // Object.assign, not a spread followed by `logger`: Node 20's slow path (docs/performance.md).
+  const jobDeps: WorkerDeps = Object.assign({}, deps, { logger: deps.logger.child(jobLogBindings(job)) });
   return (handlers[name] as (d: WorkerDeps, j: Job, p: unknown) => Promise<unknown>)(jobDeps, job, payload.data);
 }
 

@@ -3,7 +3,7 @@ import { directStatement, type Executor, tasks, users } from "@aitasks/db";
 import { NotFoundError } from "@aitasks/errors";
 import { eq, getTableColumns, sql } from "drizzle-orm";
 import type { TaskRecord } from "./task-record.js";
-import { userIdentifierOf } from "./user-identifiers.js";
+import { cachedUserIdentifier, userIdentifierOf } from "./user-identifiers.js";
 
 export const taskWithUser = { ...getTableColumns(tasks), userIdentifier: users.identifier };
 
@@ -19,7 +19,8 @@ export async function findTask(db: Executor, taskId: number): Promise<TaskRecord
   const [task] = await findTaskStatement(db, { taskId });
   if (!task) return undefined;
   // Added to the row in place: on Node 20, `{ ...task, userIdentifier }` takes V8's slow path.
-  const userIdentifier = task.userId === null ? null : await userIdentifierOf(db, task.userId);
+  const userIdentifier =
+    task.userId === null ? null : (cachedUserIdentifier(db, task.userId) ?? (await userIdentifierOf(db, task.userId)));
   return Object.assign(task, { userIdentifier });
 }
 

@@ -22,16 +22,21 @@ const identifierQuery = preparedPerDatabase((db) =>
  * to it), so an entry cannot go stale; the cache is per database handle, as ids are.
  */
 export async function userIdentifierOf(db: Executor, userId: number): Promise<string | null> {
+  const cached = cachedUserIdentifier(db, userId);
+  if (cached !== undefined) return cached;
   let cache = cachePerDatabase.get(db);
   if (cache === undefined) {
     cache = new Map();
     cachePerDatabase.set(db, cache);
   }
-  const cached = cache.get(userId);
-  if (cached !== undefined) return cached;
   const [row] = await identifierQuery(db).execute({ userId });
   if (!row) return null;
   if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
   cache.set(userId, row.identifier);
   return row.identifier;
+}
+
+/** The cached identifier alone, without a promise: what a hot read tries first. */
+export function cachedUserIdentifier(db: Executor, userId: number): string | undefined {
+  return cachePerDatabase.get(db)?.get(userId);
 }

@@ -18,11 +18,17 @@ const DISCARD_IDLE_MS = 500;
  * nothing is not waited for); past any bound the answer goes out and the connection closes.
  */
 export function useUnreadBodyDiscard(app: FastifyInstance) {
-  app.addHook("onSend", async (request, reply) => {
+  // A callback hook: nearly every answer follows its whole body, and should not pay for a promise.
+  app.addHook("onSend", (request, reply, payload, done) => {
     const raw = request.raw;
-    if (raw.complete || raw.readableEnded || raw.destroyed) return;
-    const drained = await discardRest(raw);
-    if (!drained) reply.header("connection", "close");
+    if (raw.complete || raw.readableEnded || raw.destroyed) {
+      done(null, payload);
+      return;
+    }
+    discardRest(raw).then((drained) => {
+      if (!drained) reply.header("connection", "close");
+      done(null, payload);
+    });
   });
 }
 

@@ -66,9 +66,8 @@ function refuse(request: FastifyRequest, reply: FastifyReply, code: ApiErrorCode
 export function useIdempotencyKeys(app: FastifyInstance, deps: Pick<AppDeps, "db" | "idempotencyTtlS">) {
   const held = new WeakMap<FastifyRequest, HeldIdempotencyKey>();
 
-  app.addHook("preHandler", async (request, reply) => {
-    const key = idempotencyKeyOf(request);
-    if (key === undefined) return;
+  /** Claims the request's key; true when the answer was sent here (a replay or a refusal). */
+  const claim = async (request: FastifyRequest, reply: FastifyReply, key: string): Promise<boolean> => {
     const ref = { scope: idempotencyScope(request.principal, request.ip), key };
     // /api/v1 is /api under another name: the same request by either path.
     const path = (request.routeOptions.url ?? request.url).replace(/^\/api\/v1(?=\/)/, "/api");
@@ -79,35 +78,53 @@ export function useIdempotencyKeys(app: FastifyInstance, deps: Pick<AppDeps, "db
     switch (result.outcome) {
       case "claimed":
         held.set(request, result.held);
-        return;
+        return false;
       case "replay":
-        return reply
+        reply
           .code(result.response.statusCode)
           .headers({ ...result.response.headers, "idempotent-replayed": "true" })
           .send(result.response.body);
+        return true;
       case "reused":
-        return refuse(
+        refuse(
           request,
           reply,
           "IDEMPOTENCY_KEY_REUSED",
           "this Idempotency-Key was already used for a different request; use a new key for a new request",
         );
+        return true;
       case "in_flight":
         reply.header("retry-after", "1");
-        return refuse(
+        refuse(
           request,
           reply,
           "IDEMPOTENCY_KEY_IN_FLIGHT",
           "a request with this Idempotency-Key is still running; try again shortly",
         );
+        return true;
     }
+  };
+  // Callback hooks: most requests carry no key, and should not pay for a promise in each hook.
+  // A malformed key throws here, and Fastify answers it as it answers a hook's error.
+  app.addHook("preHandler", (request, reply, done) => {
+    const key = idempotencyKeyOf(request);
+    if (key === undefined) {
+      done();
+      return;
+    }
+    claim(request, reply, key).then((answered) => {
+      // An answer sent here ends the request: the route must not run.
+      if (!answered) done();
+    }, done);
   });
 
-  // Every answer passes here, the error handler's included, already serialized.
-  app.addHook("onSend", async (request, reply, payload) => {
-    const claim = held.get(request);
-    if (!claim) return payload;
-    held.delete(request);
+  /** Keeps a replayable answer for the key, or frees the key for a retry. */
+  const recordOutcome = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    payload: unknown,
+    claim: HeldIdempotencyKey,
+  ) => {
     try {
       if (isReplayable(reply.statusCode) && typeof payload === "string") {
         const headers: Record<string, string> = {};
@@ -124,6 +141,15 @@ export function useIdempotencyKeys(app: FastifyInstance, deps: Pick<AppDeps, "db
       // The answer goes out anyway (the task exists); the claim lapses with its lease.
       request.log.warn({ err: error }, "could not record the outcome of an Idempotency-Key");
     }
-    return payload;
+  };
+  // Every answer passes here, the error handler's included, already serialized.
+  app.addHook("onSend", (request, reply, payload, done) => {
+    const claim = held.get(request);
+    if (!claim) {
+      done(null, payload);
+      return;
+    }
+    held.delete(request);
+    recordOutcome(request, reply, payload, claim).then(() => done(null, payload));
   });
 }
