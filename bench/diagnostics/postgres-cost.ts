@@ -36,16 +36,24 @@ const beforeRowTriggers = [
   ...migration("0001_credits.sql").filter((statement) => statement.includes("CREATE TRIGGER tasks_settle_holds")),
 ].join(";\n");
 
+// The status index as it was before migration 0013: every task in it, and the reconciler's own
+// index of unfinished tasks by updated_at.
+const beforeStatusIndexes = `
+  drop index tasks_unfinished_status_id_idx, tasks_unsuccessful_status_id_idx;
+  create index tasks_status_id_idx on tasks (status, id);
+  create index tasks_unfinished_updated_at_idx on tasks (updated_at) where status in ('pending', 'processing')`;
+
 const variants: Record<string, { setup: string; side: "ours" | "reference" }> = {
   "ours (schema as migrated)": { setup: "", side: "ours" },
   "ours with the triggers of before migration 0011": { setup: beforeRowTriggers, side: "ours" },
+  "ours with the status indexes of before migration 0013": { setup: beforeStatusIndexes, side: "ours" },
   "ours without any of our triggers": {
     setup: "alter table tasks disable trigger user; alter table ledger_entries disable trigger user;",
     side: "ours",
   },
   "ours without triggers or secondary indexes": {
     setup: `alter table tasks disable trigger user; alter table ledger_entries disable trigger user;
-      drop index tasks_status_id_idx, tasks_user_id_id_idx, tasks_unfinished_updated_at_idx,
+      drop index tasks_unfinished_status_id_idx, tasks_unsuccessful_status_id_idx, tasks_user_id_id_idx,
         tasks_unfinished_user_id_idx, tasks_completed_at_idx, tasks_created_at_brin_idx,
         ledger_entries_occurred_at_idx, ledger_entries_created_at_idx, ledger_entries_stripe_charge_id_idx;`,
     side: "ours",

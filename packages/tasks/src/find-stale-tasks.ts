@@ -3,7 +3,8 @@ import { and, asc, inArray, lt, sql } from "drizzle-orm";
 
 /**
  * Unfinished tasks nobody has touched for `olderThanMs` (by Postgres's clock, which every
- * machine shares): their job may have been lost. Oldest first, at most `limit`.
+ * machine shares): their job may have been lost. Oldest first by creation, at most `limit`: the
+ * statement reads the unfinished tasks' status index in id order and stops at the limit.
  */
 export async function findStaleTasks(
   db: Executor,
@@ -19,6 +20,6 @@ export async function findStaleTasks(
         lt(tasks.updatedAt, sql`now() - make_interval(secs => ${olderThanMs / 1000})`),
       ),
     )
-    .orderBy(asc(tasks.updatedAt))
+    .orderBy(asc(tasks.id))
     .limit(limit);
 }
