@@ -1,3 +1,4 @@
+export * from "./array-literal.js";
 export * from "./client.js";
 export * from "./migrate.js";
 export * from "./money.js";

@@ -25,12 +25,25 @@ const batch = (t: TestApp, tasks: unknown, headers: Record<string, string> = {})
   t.app.inject({ method: "POST", url: "/api/tasks/batch", payload: { tasks }, headers });
 const taskCount = async () => Number((await open.sql<{ n: string }[]>`select count(*)::text as n from tasks`)[0]!.n);
 
+/** A stored task of the batch as the first test reads it, with what most items leave to defaults. */
+const task = (id: number, input: string, provider: string, model: string, inputPrice: string) => ({
+  id,
+  input,
+  provider,
+  model,
+  user: null,
+  max: null,
+  stream: false,
+  input_price: inputPrice,
+});
+
 describe("POST /api/tasks/batch", () => {
   it("stores every task in order, queues each job with its priority, and answers 202", async () => {
     const response = await batch(open, [
       { prompt: "first" },
       { prompt: "second", provider: "mistral", priority: 1, user_id: "batcher@example.com" },
       { prompt: "third", model: "gpt-4o", max_tokens: 64 },
+      { prompt: "fourth", stream: true, priority: 10 },
     ]);
     expect(response.statusCode).toBe(202);
     expect(response.headers["retry-after"]).toBe("1");
@@ -39,15 +52,23 @@ describe("POST /api/tasks/batch", () => {
       ["pending", "openai"],
       ["pending", "mistral"],
       ["pending", "openai"],
+      ["pending", "openai"],
     ]);
     const ids = tasks.map((task: { task_id: number }) => task.task_id);
     const rows = await open.sql<{ id: number; input: string; model: string; priority: number; user: string | null }[]>`
-      select t.id::int, t.input, t.model, t.priority, u.identifier as user, t.max_output_tokens::int as max
+      select t.id::int, t.input, t.provider::text, t.model, t.priority, u.identifier as user,
+        t.max_output_tokens::int as max, t.stream, t.price->'cost'->>'input' as input_price
       from tasks t left join users u on u.id = t.user_id where t.id = any(${ids}) order by t.id`;
-    expect(rows).toMatchObject([
-      { id: ids[0], input: "first", model: "gpt-4o-mini", priority: 5, user: null },
-      { id: ids[1], input: "second", model: "mistral-small-latest", priority: 1, user: "batcher@example.com" },
-      { id: ids[2], input: "third", model: "gpt-4o", priority: 5, user: null },
+    // Each task keeps its own model's cost (gpt-4o-mini $0.15, mistral-small $0.10, gpt-4o $2.50 per 1M input).
+    expect(rows).toEqual([
+      { ...task(ids[0], "first", "openai", "gpt-4o-mini", "0.15"), priority: 5 },
+      {
+        ...task(ids[1], "second", "mistral", "mistral-small-latest", "0.1"),
+        priority: 1,
+        user: "batcher@example.com",
+      },
+      { ...task(ids[2], "third", "openai", "gpt-4o", "2.5"), priority: 5, max: 64 },
+      { ...task(ids[3], "fourth", "openai", "gpt-4o-mini", "0.15"), priority: 10, stream: true },
     ]);
     for (const [index, id] of ids.entries()) {
       const job = await open.queues.tasks.getJob(`task-${id}`);
