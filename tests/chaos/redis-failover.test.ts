@@ -6,6 +6,8 @@
 // long the failover took are printed for docs/scaling.md.
 
 import { execFileSync } from "node:child_process";
+import { CommonEnv, loadRedisTarget, parseEnv } from "@aitasks/config";
+import { closeQueues, countQueueJobs, createQueues, createWorkerConnection, jobCatalog } from "@aitasks/queue";
 import {
   expectedCostPico,
   type FakeChatServer,
@@ -95,18 +97,63 @@ async function submitAll(apis: StartedApi[], tag: string, midway: () => Promise<
 }
 
 /** Every accepted task completed, each provider call booked once, the ledger's sum exact, none stuck. */
-async function expectNothingLost(submissions: Submissions, tag: string) {
+async function expectNothingLost(
+  submissions: Submissions,
+  tag: string,
+  processes: RunningProcess[],
+  processEnv: Record<string, string>,
+) {
   const ids = submissions.accepted;
   expect(ids.length).toBeGreaterThan(TASKS / 2);
-  await waitFor(
-    async () => {
-      const [row] = await sql<{ n: number }[]>`
-        select count(*)::int as n from tasks where id = any(${ids}) and status = 'completed'`;
-      return row!.n === ids.length;
-    },
-    120_000,
-    { intervalMs: 500, message: `all ${ids.length} accepted ${tag} tasks completed` },
-  );
+  try {
+    await waitFor(
+      async () => {
+        const [row] = await sql<{ n: number }[]>`
+          select count(*)::int as n from tasks where id = any(${ids}) and status = 'completed'`;
+        return row!.n === ids.length;
+      },
+      120_000,
+      { intervalMs: 500, message: `all ${ids.length} accepted ${tag} tasks completed` },
+    );
+  } catch (error) {
+    // Why: which tasks are unfinished, since when, and what the processes said last.
+    const unfinished = await sql<{ status: string; n: number; oldest: string }[]>`
+      select status, count(*)::int as n, min(updated_at)::text as oldest from tasks
+      where id = any(${ids}) and status <> 'completed' group by status`;
+    // The queues as the processes see them, through a connection that gives up rather than hangs.
+    const vars = parseEnv(CommonEnv, processEnv);
+    const connection = createWorkerConnection(loadRedisTarget(vars), { commandTimeout: 5000 });
+    const queues = createQueues(connection, vars.QUEUE_PREFIX, () => {});
+    const jobs: Record<string, number> = {};
+    try {
+      const stuckIds = await sql<{ id: string }[]>`
+        select id::text from tasks where id = any(${ids}) and status <> 'completed' order by id limit 50`;
+      for (const { id } of stuckIds) {
+        const job = await queues.tasks.getJob(jobCatalog["run-task"].jobId({ taskId: Number(id) }));
+        const state = job ? await job.getState() : "missing";
+        jobs[state] = (jobs[state] ?? 0) + 1;
+      }
+      const counts = await countQueueJobs(queues);
+      const schedulers = await queues.maintenance.getJobSchedulers();
+      console.log(`[${tag}] jobs of the first 50: ${JSON.stringify(jobs)}; queues: ${JSON.stringify(counts)}`);
+      console.log(`[${tag}] schedulers: ${JSON.stringify(schedulers)}`);
+    } catch (queueError) {
+      console.log(`[${tag}] queues unreadable: ${(queueError as Error).message}`);
+    } finally {
+      await closeQueues(queues);
+      connection.disconnect();
+    }
+    const lastLines = (proc: RunningProcess) =>
+      proc
+        .output()
+        .trimEnd()
+        .split("\n")
+        .slice(-12)
+        .map((line) => line.slice(0, 300));
+    const logs = processes.map((proc) => `--- ${proc.name}\n${lastLines(proc).join("\n")}`);
+    console.log(`[${tag}] unfinished: ${JSON.stringify(unfinished)}\n${logs.join("\n")}`);
+    throw error;
+  }
   const [stuck] = await sql<{ n: number }[]>`
     select count(*)::int as n from tasks where status in ('pending', 'processing')`;
   expect(stuck!.n).toBe(0);
@@ -179,7 +226,7 @@ describe("Redis failover with work in flight", () => {
         failoverMs = Date.now() - killedAt;
       });
       report("cluster", submissions, failoverMs);
-      await expectNothingLost(submissions, "cluster");
+      await expectNothingLost(submissions, "cluster", started, common);
     } finally {
       await cluster.close();
     }
@@ -214,7 +261,7 @@ describe("Redis failover with work in flight", () => {
         failoverMs = Date.now() - killedAt;
       });
       report("sentinel", submissions, failoverMs);
-      await expectNothingLost(submissions, "sentinel");
+      await expectNothingLost(submissions, "sentinel", started, common);
     } finally {
       await set.close();
     }
