@@ -7,7 +7,14 @@
 
 import { execFileSync } from "node:child_process";
 import { CommonEnv, loadRedisTarget, parseEnv } from "@aitasks/config";
-import { closeQueues, countQueueJobs, createQueues, createWorkerConnection, jobCatalog } from "@aitasks/queue";
+import {
+  closeQueues,
+  countQueueJobs,
+  createQueues,
+  createWorkerConnection,
+  jobCatalog,
+  type Queues,
+} from "@aitasks/queue";
 import {
   expectedCostPico,
   type FakeChatServer,
@@ -116,43 +123,10 @@ async function expectNothingLost(
       { intervalMs: 500, message: `all ${ids.length} accepted ${tag} tasks completed` },
     );
   } catch (error) {
-    // Why: which tasks are unfinished, since when, and what the processes said last.
-    const unfinished = await sql<{ status: string; n: number; oldest: string }[]>`
-      select status, count(*)::int as n, min(updated_at)::text as oldest from tasks
-      where id = any(${ids}) and status <> 'completed' group by status`;
-    // The queues as the processes see them, through a connection that gives up rather than hangs.
-    const vars = parseEnv(CommonEnv, processEnv);
-    const connection = createWorkerConnection(loadRedisTarget(vars), { commandTimeout: 5000 });
-    const queues = createQueues(connection, vars.QUEUE_PREFIX, () => {});
-    const jobs: Record<string, number> = {};
-    try {
-      const stuckIds = await sql<{ id: string }[]>`
-        select id::text from tasks where id = any(${ids}) and status <> 'completed' order by id limit 50`;
-      for (const { id } of stuckIds) {
-        const job = await queues.tasks.getJob(jobCatalog["run-task"].jobId({ taskId: Number(id) }));
-        const state = job ? await job.getState() : "missing";
-        jobs[state] = (jobs[state] ?? 0) + 1;
-      }
-      const counts = await countQueueJobs(queues);
-      const schedulers = await queues.maintenance.getJobSchedulers();
-      console.log(`[${tag}] jobs of the first 50: ${JSON.stringify(jobs)}; queues: ${JSON.stringify(counts)}`);
-      console.log(`[${tag}] schedulers: ${JSON.stringify(schedulers)}`);
-    } catch (queueError) {
-      console.log(`[${tag}] queues unreadable: ${(queueError as Error).message}`);
-    } finally {
-      await closeQueues(queues);
-      connection.disconnect();
-    }
-    const lastLines = (proc: RunningProcess) =>
-      proc
-        .output()
-        .trimEnd()
-        .split("\n")
-        .slice(-12)
-        .map((line) => line.slice(0, 300));
-    const logs = processes.map((proc) => `--- ${proc.name}\n${lastLines(proc).join("\n")}`);
-    console.log(`[${tag}] unfinished: ${JSON.stringify(unfinished)}\n${logs.join("\n")}`);
-    throw error;
+    // Why, in the error itself: CI's summary prints the start of a failed test's message.
+    throw new Error(
+      `${(error as Error).message}\n${(await whyUnfinished(ids, tag, processes, processEnv)).join("\n")}`,
+    );
   }
   const [stuck] = await sql<{ n: number }[]>`
     select count(*)::int as n from tasks where status in ('pending', 'processing')`;
@@ -174,6 +148,47 @@ async function expectNothingLost(
   const expected = perRow.reduce((sum, row) => sum + expectedCostPico("openai", row.input), 0n);
   const [whole, fraction = ""] = booked!.total.split(".");
   expect(BigInt(whole!) * 10n ** 12n + BigInt(fraction.padEnd(12, "0"))).toBe(expected);
+}
+
+/** Which of `ids` are unfinished and since when, their jobs' states, the queues, and which processes exited and why. */
+async function whyUnfinished(
+  ids: number[],
+  tag: string,
+  processes: RunningProcess[],
+  processEnv: Record<string, string>,
+): Promise<string[]> {
+  const lines: string[] = [];
+  const unfinished = await sql<{ status: string; n: number; oldest: string }[]>`
+    select status, count(*)::int as n, min(updated_at)::text as oldest from tasks
+    where id = any(${ids}) and status <> 'completed' group by status`;
+  lines.push(`[${tag}] unfinished: ${JSON.stringify(unfinished)}`);
+  try {
+    await withQueues(processEnv, async (queues) => {
+      const jobs: Record<string, number> = {};
+      const stuckIds = await sql<{ id: string }[]>`
+        select id::text from tasks where id = any(${ids}) and status <> 'completed' order by id limit 50`;
+      for (const { id } of stuckIds) {
+        const job = await queues.tasks.getJob(jobCatalog["run-task"].jobId({ taskId: Number(id) }));
+        const state = job ? await job.getState() : "missing";
+        jobs[state] = (jobs[state] ?? 0) + 1;
+      }
+      lines.push(`[${tag}] jobs of the first 50: ${JSON.stringify(jobs)}`);
+      lines.push(
+        `[${tag}] tasks queue: ${JSON.stringify((await countQueueJobs(queues)).find((q) => q.queue === "tasks"))}`,
+      );
+      const schedulers = await queues.maintenance.getJobSchedulers();
+      lines.push(`[${tag}] schedulers: ${schedulers.map((scheduler) => scheduler.key).join(", ") || "none"}`);
+    });
+  } catch (queueError) {
+    lines.push(`[${tag}] queues unreadable: ${(queueError as Error).message}`);
+  }
+  // A process that exited says why in its last line (a fatal line is whole: its stack names the cause).
+  for (const proc of processes) {
+    const last = proc.output().trimEnd().split("\n").at(-1) ?? "";
+    const state = proc.alive() ? "running" : `exited (${proc.child.exitCode ?? proc.child.signalCode})`;
+    lines.push(`--- ${proc.name} ${state}: ${last.includes('"level":60') ? last.slice(0, 1500) : last.slice(0, 300)}`);
+  }
+  return lines;
 }
 
 function report(tag: string, submissions: Submissions, failoverMs: number) {
@@ -227,6 +242,56 @@ describe("Redis failover with work in flight", () => {
       });
       report("cluster", submissions, failoverMs);
       await expectNothingLost(submissions, "cluster", started, common);
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  it("on a Redis Cluster: a worker that starts while the queue's master is down stays up, and runs tasks once its replica has taken over", async () => {
+    // Redis's default node timeout: the replica takes over some 15 s after the kill, long after
+    // the worker's first writes have given up (16 redirections, 200 ms apart).
+    const cluster = await startRedisCluster({ nodeTimeoutMs: 15_000 });
+    try {
+      const prefix = `{${env.queuePrefix}-cluster-start}`;
+      const common = { DATABASE_URL: env.databaseUrl, REDIS_CLUSTER_NODES: cluster.nodeList, QUEUE_PREFIX: prefix };
+      const api = await startApi(common);
+      started.push(api.proc);
+      const ports = cluster.nodes.map((node) => node.port);
+      const owner = await slotOwner(ports, prefix);
+      const victim = cluster.nodes.find((node) => node.port === owner)!;
+      await victim.proc.kill9();
+      const worker = startWorkerProcess(
+        { databaseUrl: env.databaseUrl, redisUrl: env.redisUrl, queuePrefix: prefix },
+        fake,
+        { REDIS_CLUSTER_NODES: cluster.nodeList, ...workerEnv },
+      );
+      started.push(worker);
+      await waitFor(() => worker.output().includes("maintenance schedules not written"), 30_000, {
+        message: () => `the worker to fail its first schedule write; it said:\n${worker.output()}`,
+      });
+      const survivors = ports.filter((port) => port !== owner);
+      await waitFor(async () => (await slotOwner(survivors, prefix).catch(() => owner)) !== owner, 60_000, {
+        message: () => `a replica to take over from ${owner}; survivors said:\n${clusterViews(cluster.nodes, victim)}`,
+      });
+
+      const response = await fetch(`${api.baseUrl}/api/task?wait=30`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ prompt: "cluster-start after the failover" }),
+      });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ status: "completed" });
+      expect(worker.alive(), worker.output()).toBe(true);
+      // The schedules it could not write at start are written once Redis is back.
+      await waitFor(
+        async () =>
+          (await withQueues(common, (queues) => queues.maintenance.getJobSchedulers()))
+            .map((scheduler) => scheduler.key)
+            .sort()
+            .join() === "reconcile-tasks,rollup-reports",
+        30_000,
+        { message: "the maintenance schedules written after the failover" },
+      );
     } finally {
       await cluster.close();
     }
@@ -305,4 +370,17 @@ function clusterViews(nodes: { port: number; proc: RunningProcess }[], victim: {
       return `--- ${node.port}\n${view}${node.proc.output().split("\n").slice(-15).join("\n")}`;
     })
     .join("\n");
+}
+
+/** Runs `read` on the queues as processes with `processEnv` see them, through a connection that gives up rather than hangs. */
+async function withQueues<T>(processEnv: Record<string, string>, read: (queues: Queues) => Promise<T>): Promise<T> {
+  const vars = parseEnv(CommonEnv, processEnv);
+  const connection = createWorkerConnection(loadRedisTarget(vars), { commandTimeout: 5000 });
+  const queues = createQueues(connection, vars.QUEUE_PREFIX, () => {});
+  try {
+    return await read(queues);
+  } finally {
+    await closeQueues(queues);
+    connection.disconnect();
+  }
 }

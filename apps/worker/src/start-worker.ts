@@ -22,6 +22,8 @@ export interface WorkerOptions {
 
 const MAX_BACKOFF_MS = 60_000;
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
+/** The first retry of a failed schedule write; each next one waits twice as long, up to the renewal period. */
+const SCHEDULE_RETRY_MS = 1000;
 
 /** The `provider` backoff of run-task jobs: exponential from 1 s, capped; never sooner than the provider's Retry-After. */
 export function providerBackoff(attemptsMade: number, _type?: string, error?: Error): number {
@@ -108,17 +110,33 @@ export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
       { name: "rollup-reports", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } },
     );
   };
-  await upsertSchedules();
-  const renewal = setInterval(() => {
-    upsertSchedules().catch((error) => deps.logger.warn({ err: error }, "maintenance schedules not renewed"));
-  }, options.renewSchedulesEveryMs);
-  renewal.unref();
+  // Written now, and again every renewSchedulesEveryMs. A write that fails (Redis failing over
+  // while this process starts) is tried again within seconds, and never stops the worker: its
+  // queues are served meanwhile, and the schedules only drive the reconciler and the rollup.
+  let renewal: NodeJS.Timeout | undefined;
+  let closed = false;
+  const writeSchedules = async (failures: number): Promise<void> => {
+    let next = options.renewSchedulesEveryMs;
+    try {
+      await upsertSchedules();
+      failures = 0;
+    } catch (error) {
+      deps.logger.warn({ err: error }, "maintenance schedules not written; trying again");
+      next = Math.min(next, SCHEDULE_RETRY_MS * 2 ** failures);
+      failures += 1;
+    }
+    if (closed) return;
+    renewal = setTimeout(() => void writeSchedules(failures), next);
+    renewal.unref();
+  };
+  await writeSchedules(0);
 
   return {
     workers,
     /** Stops taking jobs and waits up to `timeoutMs` for running ones; the rest are handed back by lock expiry. */
     async close(timeoutMs: number) {
-      clearInterval(renewal);
+      closed = true;
+      clearTimeout(renewal);
       let timer: NodeJS.Timeout | undefined;
       const graceful = Promise.all(workers.map((worker) => worker.close()));
       const timedOut = new Promise<"timeout">((resolve) => {
