@@ -31,9 +31,12 @@ let api: StartedApi;
 let front: TcpProxy;
 
 beforeAll(async () => {
-  fake = await startFakeChatServer((request) =>
-    request.prompt.startsWith("slow") ? { kind: "ok", delayMs: 2000 } : { kind: "ok" },
-  );
+  fake = await startFakeChatServer((request) => {
+    if (request.prompt.startsWith("slow")) return { kind: "ok", delayMs: 2000 };
+    if (request.prompt.startsWith("refused"))
+      return { kind: "status", status: 400, message: "refused by the provider" };
+    return { kind: "ok" };
+  });
   const databaseUrl = new URL(env.databaseUrl);
   database = await startTcpProxy({ host: databaseUrl.hostname, port: Number(databaseUrl.port || 5432) });
   api = await startApi({
@@ -144,6 +147,36 @@ describe("submitTask retries", () => {
     expect(await tasksWith(prompt)).toBe(1);
     expect(retries.length).toBeGreaterThan(0);
     expect(retries.every((retry) => retry.status === 429 && retry.delayMs <= 1000)).toBe(true);
+  });
+
+  it("keeps the 502 of a task that failed during the wait: the same request again replays it, and stores nothing", async () => {
+    const prompt = `refused ${randomUUID()}`;
+    const send = () =>
+      fetch(`${api.baseUrl}/api/task?wait=20`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": `failed-${randomUUID()}` },
+        body: JSON.stringify({ prompt }),
+      });
+    const key = `failed-${randomUUID()}`;
+    const sendWithKey = () =>
+      fetch(`${api.baseUrl}/api/task?wait=20`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": key },
+        body: JSON.stringify({ prompt }),
+      });
+    const first = await sendWithKey();
+    const failed = await first.json();
+    expect(first.status, JSON.stringify(failed)).toBe(502);
+    expect(failed).toMatchObject({ status: "failed", error: expect.stringContaining("refused by the provider") });
+
+    const again = await sendWithKey();
+    expect(again.status).toBe(502);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(await again.json()).toEqual(failed);
+    expect(await tasksWith(prompt)).toBe(1);
+    // Another key is another request: it stores a task of its own.
+    expect((await send()).status).toBe(502);
+    expect(await tasksWith(prompt)).toBe(2);
   });
 
   it("does not retry what waiting cannot mend, and retries nothing with retry: false", async () => {

@@ -27,8 +27,8 @@ export function isTransportError(error: unknown): boolean {
  * Whether a submission that failed so may be sent again with the same Idempotency-Key. The API keeps
  * no answer of a 5xx or 429, so the retry runs afresh, and answers 409 IDEMPOTENCY_KEY_IN_FLIGHT
  * while the first request still runs. A 5xx that names a `task_id` (a `?wait` whose task failed)
- * came after the task was stored: sending it again would store a second task. NOT_CONFIGURED will
- * not change by waiting.
+ * is a result, kept and replayed: sending it again would only replay it. NOT_CONFIGURED will not
+ * change by waiting.
  */
 export function isRetryable(error: unknown): boolean {
   if (!(error instanceof ApiError)) return isTransportError(error);

@@ -47,8 +47,12 @@ function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   return key;
 }
 
-/** Answers of ours that say "try again" rather than "this is what happened": never replayed. */
-const isReplayable = (statusCode: number) => statusCode < 500 && statusCode !== 429;
+/**
+ * Whether an answer says "this is what happened" (kept, replayed) rather than "try again" (a 5xx
+ * or 429: the key is freed). On these routes a 502 is the first kind: a waited task that failed,
+ * stored before it ran, which a retry must not store again.
+ */
+const isReplayable = (statusCode: number) => (statusCode < 500 && statusCode !== 429) || statusCode === 502;
 
 function refuse(request: FastifyRequest, reply: FastifyReply, code: ApiErrorCode, message: string) {
   return reply.code(ERROR_CODES[code]).send({ error: message, code, request_id: request.id });
@@ -59,8 +63,8 @@ function refuse(request: FastifyRequest, reply: FastifyReply, code: ApiErrorCode
  * request with a key runs and its answer is kept `idempotencyTtlS` seconds; the same request again
  * gets that answer with `Idempotent-Replayed: true` and runs nothing; the key with another request
  * is `422`; while the first still runs, `409` with `Retry-After: 1`. Keys belong to the caller
- * (`idempotencyScope`). A 5xx or 429 answer is not kept, so a retry runs afresh; every other answer,
- * 4xx included, is. Requests refused before this hook (authentication, rate limit, a body that
+ * (`idempotencyScope`). A 5xx (but a failed task's 502) or 429 answer is not kept, so a retry runs
+ * afresh; every other answer, 4xx included, is. A route answers nothing 5xx once it has stored a task. Requests refused before this hook (authentication, rate limit, a body that
  * cannot be parsed) claim nothing. Register it once per scope, before that scope's routes.
  */
 export function useIdempotencyKeys(app: FastifyInstance, deps: Pick<AppDeps, "db" | "idempotencyTtlS">) {

@@ -292,7 +292,38 @@ describe("Idempotency-Key on POST /api/task", () => {
     }
   });
 
-  it("lets the key go after a 5xx, so that a retry runs afresh", async () => {
+  it("lets the key go after a 5xx that stored nothing, so that a retry runs afresh", async () => {
+    // The callback URL's check fails once, before anything is stored.
+    let checks = 0;
+    const flaky = await createTestApp(
+      env,
+      {
+        checkCallbackUrl: async () => {
+          if (++checks === 1) throw new Error("resolver crashed");
+        },
+      },
+      { ADMIN_API_KEY: ADMIN },
+    );
+    try {
+      const key = newKey();
+      const body = { prompt: "callback", callback_url: "https://example.com/hook" };
+      const tasksBefore = await taskCount();
+      const failed = await post(flaky, ADMIN, { key, body });
+      expect(failed.statusCode).toBe(500);
+      expect(await storedKeys(key)).toEqual([]);
+      expect(await taskCount()).toBe(tasksBefore);
+
+      const retried = await post(flaky, ADMIN, { key, body });
+      expect(retried.statusCode).toBe(202);
+      expect(retried.headers["idempotent-replayed"]).toBeUndefined();
+      expect((await storedKeys(key))[0]).toMatchObject({ state: "done", status_code: 202 });
+      expect(await taskCount()).toBe(tasksBefore + 1);
+    } finally {
+      await flaky.close();
+    }
+  });
+
+  it("answers 202 when the wait fails after the task is stored, and keeps it: a retry replays it, one task", async () => {
     const broken = await createTestApp(
       env,
       {
@@ -306,14 +337,17 @@ describe("Idempotency-Key on POST /api/task", () => {
     );
     try {
       const key = newKey();
-      const failed = await post(broken, ADMIN, { key, url: "/api/task?wait=1" });
-      expect(failed.statusCode).toBe(500);
-      expect(await storedKeys(key)).toEqual([]);
+      const tasksBefore = await taskCount();
+      const first = await post(broken, ADMIN, { key, url: "/api/task?wait=1" });
+      expect(first.statusCode).toBe(202);
+      expect(first.json()).toMatchObject({ status: "pending" });
+      expect((await storedKeys(key))[0]).toMatchObject({ state: "done", status_code: 202 });
 
       const retried = await post(t, ADMIN, { key, url: "/api/task?wait=1" });
       expect(retried.statusCode).toBe(202);
-      expect(retried.headers["idempotent-replayed"]).toBeUndefined();
-      expect((await storedKeys(key))[0]).toMatchObject({ state: "done", status_code: 202 });
+      expect(retried.headers["idempotent-replayed"]).toBe("true");
+      expect(retried.json()).toEqual(first.json());
+      expect(await taskCount()).toBe(tasksBefore + 1);
     } finally {
       await broken.close();
     }

@@ -89,7 +89,15 @@ export function submitTaskRoute(
       // A 202 says when polling is worth it: a task takes a second or more.
       if (!wait) return reply.code(202).header("retry-after", "1").send(toSubmitted(submitted));
 
-      const task = await waitForTask({ db, taskFinished, principal }, submitted.id, wait * 1000);
+      let task: Awaited<ReturnType<typeof waitForTask>>;
+      try {
+        task = await waitForTask({ db, taskFinished, principal }, submitted.id, wait * 1000);
+      } catch (error) {
+        // The task is stored and queued: the answer must say so. A 5xx here would be retried by
+        // the client, and would free its Idempotency-Key for that retry, making a second task.
+        request.log.warn({ err: error, task_id: submitted.id }, "waiting for the task failed; answered 202");
+        return reply.code(202).header("retry-after", "1").send(toSubmitted(submitted));
+      }
       if (task.status === "completed") return reply.code(200).send(toCompletedAnswer(task));
       if (task.status === "failed") {
         return reply.code(502).send({ error: task.error ?? "the task failed", task_id: task.id, status: task.status });
