@@ -238,17 +238,17 @@ describe("when Redis fails under the board", () => {
     deadRedis?.disconnect();
   });
 
-  it("answers 500 with a generic message and no stack trace", async () => {
+  it("answers 503, as the rest of the service does when Redis is away, with no stack trace", async () => {
     const session = await signIn(broken.app);
     const response = await broken.app.inject({
       method: "GET",
       url: "/admin/queues/api/queues",
       headers: { cookie: session },
     });
-    expect(response.statusCode).toBe(500);
+    expect(response.statusCode).toBe(503);
     expect(response.json()).toEqual({
       error: { key: "ERRORS.INTERNAL_SERVER_ERROR" },
-      message: "internal error; it has been logged",
+      message: "the queues (Redis) are unavailable; try again shortly",
     });
   });
 });

@@ -4,7 +4,7 @@ import type { ControllerHandlerReturnType } from "@bull-board/api/typings/app";
 import { FastifyAdapter } from "@bull-board/fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppDeps } from "../deps.js";
-import { handleNotFound } from "../http/errors.js";
+import { handleNotFound, isDependencyDown } from "../http/errors.js";
 import { isSameOrigin } from "./same-origin.js";
 
 /**
@@ -108,6 +108,9 @@ function refusePage(reply: FastifyReply) {
 const isClientError = (error: Error & { statusCode?: number }) =>
   error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500;
 
+/** Bull Board's type of a status lists no 503; its Fastify adapter sends whichever it is given. */
+const UNAVAILABLE = 503 as number as NonNullable<ControllerHandlerReturnType["status"]>;
+
 /**
  * In Bull Board's error shape (a translation key the UI shows), without internals. Its statuses
  * stop at 400 for a client's fault: a 413 or 415 from Fastify is answered 400 with its message.
@@ -115,6 +118,16 @@ const isClientError = (error: Error & { statusCode?: number }) =>
 function answerBoardError(error: Error & { statusCode?: number }): ControllerHandlerReturnType {
   if (isClientError(error)) {
     return { status: 400, body: { error: { key: "ERRORS.INVALID_REQUEST_BODY" }, message: error.message } };
+  }
+  // Redis away is not our fault, and passes: 503, as the rest of the service answers it.
+  if (isDependencyDown(error)) {
+    return {
+      status: UNAVAILABLE,
+      body: {
+        error: { key: "ERRORS.INTERNAL_SERVER_ERROR" },
+        message: "the queues (Redis) are unavailable; try again shortly",
+      },
+    };
   }
   return {
     status: 500,

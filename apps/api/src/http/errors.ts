@@ -79,8 +79,15 @@ const CONNECTION_ERROR_CODES = new Set([
   "CONNECTION_DESTROYED",
 ]);
 
-/** Walks the cause chain: drizzle wraps driver errors in its own. */
-function isDependencyDown(error: unknown): boolean {
+/**
+ * ioredis's own, which carry no code: a closed or unwritable connection, a command that timed out
+ * (`commandTimeout`: a partition), retries spent, a cluster mid-failover or out of reach.
+ */
+const REDIS_DOWN =
+  /Connection is closed|enableOfflineQueue|Stream isn't writeable|Command timed out|max retries per request|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready/;
+
+/** Whether Postgres or Redis cannot be reached. Walks the cause chain: drizzle wraps driver errors in its own. */
+export function isDependencyDown(error: unknown): boolean {
   for (let current = error, depth = 0; current && depth < 5; current = (current as Error).cause, depth++) {
     const code = (current as { code?: unknown }).code;
     if (typeof code !== "string") continue;
@@ -96,8 +103,7 @@ function isDependencyDown(error: unknown): boolean {
       return true;
     }
   }
-  const message = (error as Error | undefined)?.message ?? "";
-  return /Connection is closed|enableOfflineQueue|Stream isn't writeable/.test(message);
+  return REDIS_DOWN.test((error as Error | undefined)?.message ?? "");
 }
 
 /**
