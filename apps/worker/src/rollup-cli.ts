@@ -1,7 +1,8 @@
-// `npm run reports:rollup [-- --full]`: rolls the reports up now, as the scheduled job does.
+// `npm run reports:rollup [-- --full]`: rolls the reports up and folds the stats' deltas now, as the
+// scheduled job does.
 import { CommonEnv, ConfigError, parseEnv } from "@aitasks/config";
 import { createDatabase } from "@aitasks/db";
-import { rollupReports } from "@aitasks/reports";
+import { foldStatsDeltas, rollupReports } from "@aitasks/reports";
 
 let databaseUrl: string;
 try {
@@ -14,6 +15,7 @@ const database = createDatabase(databaseUrl, { max: 1 });
 try {
   const full = process.argv.includes("--full");
   const result = await rollupReports(database.db, { full });
+  await foldStatsDeltas(database.db);
   console.log(`${full ? "full " : ""}rollup done: ${result.rows} rows at ${result.generatedAt.toISOString()}`);
 } finally {
   await database.close();
