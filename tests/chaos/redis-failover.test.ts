@@ -6,6 +6,9 @@
 // long the failover took are printed for docs/scaling.md.
 
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { CommonEnv, loadRedisTarget, parseEnv } from "@aitasks/config";
 import {
   closeQueues,
@@ -173,17 +176,27 @@ async function whyUnfinished(
         jobs[state] = (jobs[state] ?? 0) + 1;
       }
       lines.push(`[${tag}] jobs of the first 50: ${JSON.stringify(jobs)}`);
-      lines.push(
-        `[${tag}] tasks queue: ${JSON.stringify((await countQueueJobs(queues)).find((q) => q.queue === "tasks"))}`,
-      );
+      // Non-zero counts only: `tasks` and `maintenance` (whose jobs run the reconciler) side by side.
+      for (const { queue, counts } of await countQueueJobs(queues)) {
+        const nonZero = Object.entries(counts).filter(([, n]) => n > 0);
+        lines.push(`[${tag}] ${queue}: ${nonZero.map(([state, n]) => `${state} ${n}`).join(", ") || "empty"}`);
+      }
       const schedulers = await queues.maintenance.getJobSchedulers();
-      lines.push(`[${tag}] schedulers: ${schedulers.map((scheduler) => scheduler.key).join(", ") || "none"}`);
+      const next = (at: number | undefined) =>
+        at === undefined ? "none" : `${Math.round((at - Date.now()) / 1000)} s`;
+      lines.push(
+        `[${tag}] schedulers, next run in: ${schedulers.map((scheduler) => `${scheduler.key} ${next(scheduler.next)}`).join(", ") || "none"}`,
+      );
     });
   } catch (queueError) {
     lines.push(`[${tag}] queues unreadable: ${(queueError as Error).message}`);
   }
-  // A process that exited says why in its last line (a fatal line is whole: its stack names the cause).
-  for (const proc of processes) {
+  // Whole logs, for whoever reproduces it here; a process that exited says why in its last line (a
+  // fatal line is whole: its stack names the cause).
+  const logs = mkdtempSync(join(tmpdir(), `failover-${tag}-`));
+  lines.push(`[${tag}] whole process logs in ${logs}`);
+  for (const [i, proc] of processes.entries()) {
+    writeFileSync(join(logs, `${i}-${proc.name}.log`), proc.output());
     const last = proc.output().trimEnd().split("\n").at(-1) ?? "";
     const state = proc.alive() ? "running" : `exited (${proc.child.exitCode ?? proc.child.signalCode})`;
     lines.push(`--- ${proc.name} ${state}: ${last.includes('"level":60') ? last.slice(0, 1500) : last.slice(0, 300)}`);

@@ -115,6 +115,7 @@ export function createWorkerDeps(config: WorkerConfig, logger: Logger) {
     reconcileEveryMs: Math.min(60_000, config.RECONCILE_AFTER_MS),
     rollupEveryMs: config.REPORT_ROLLUP_INTERVAL_MS,
     renewSchedulesEveryMs: 60_000,
+    replaceStuckAfterMs: 30_000,
   };
   return {
     deps,

@@ -18,6 +18,23 @@ export interface WorkerOptions {
    * a failover can lose a schedule's next run, and nothing would create it until a worker restarts.
    */
   renewSchedulesEveryMs: number;
+  /** A worker that took no job this long while jobs were ready, and it had room, is replaced. */
+  replaceStuckAfterMs: number;
+}
+
+/** What shows whether a worker still takes jobs: when it last started one, and how many run. */
+interface WorkerActivity {
+  lastStartedAt: number;
+  running: number;
+}
+
+/** One queue's worker in this process. */
+interface WorkerSlot {
+  queueName: QueueName;
+  worker: Worker;
+  activity: WorkerActivity;
+  /** Since when jobs have been seen ready while the worker was idle and quiet. */
+  readySince: number | undefined;
 }
 
 const MAX_BACKOFF_MS = 60_000;
@@ -74,16 +91,28 @@ export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
     callbacks: options.concurrency,
     maintenance: 1,
   };
-  const workers = QUEUE_NAMES.map((queueName) => {
-    const worker = new Worker(queueName, (job) => processJob(deps, job), {
-      connection: options.connection,
-      prefix: options.prefix,
-      concurrency: concurrencyOf[queueName],
-      lockDuration: options.lockDurationMs,
-      stalledInterval: options.lockDurationMs,
-      maxStalledCount: 2,
-      settings: { backoffStrategy: queueName === "callbacks" ? callbackBackoff : providerBackoff },
-    });
+  const createWorker = (queueName: QueueName, activity: WorkerActivity) => {
+    const worker = new Worker(
+      queueName,
+      async (job) => {
+        activity.lastStartedAt = Date.now();
+        activity.running += 1;
+        try {
+          return await processJob(deps, job);
+        } finally {
+          activity.running -= 1;
+        }
+      },
+      {
+        connection: options.connection,
+        prefix: options.prefix,
+        concurrency: concurrencyOf[queueName],
+        lockDuration: options.lockDurationMs,
+        stalledInterval: options.lockDurationMs,
+        maxStalledCount: 2,
+        settings: { backoffStrategy: queueName === "callbacks" ? callbackBackoff : providerBackoff },
+      },
+    );
     worker.on("error", (error) => deps.logger.error({ err: error, queue: queueName }, "worker error"));
     worker.on("failed", (job, error) => {
       if (job && !(error instanceof UnrecoverableError)) {
@@ -94,7 +123,47 @@ export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
       }
     });
     return worker;
+  };
+  const slots = QUEUE_NAMES.map((queueName): WorkerSlot => {
+    const activity = { lastStartedAt: Date.now(), running: 0 };
+    return { queueName, worker: createWorker(queueName, activity), activity, readySince: undefined };
   });
+
+  // A BullMQ worker can stop taking jobs for good and say nothing: after a Redis Cluster failover,
+  // the idle ones (the maintenance queue's, between its runs) were seen waiting on a blocking
+  // connection that never came back, while jobs waited. Such a worker is replaced: jobs ready
+  // for `replaceStuckAfterMs` while it had room and started none. Busy workers are left alone.
+  const replaceStuck = async () => {
+    for (const slot of slots) {
+      const idle = slot.activity.running < concurrencyOf[slot.queueName];
+      const quietFor = Date.now() - slot.activity.lastStartedAt;
+      if (!idle || quietFor < options.replaceStuckAfterMs) {
+        slot.readySince = undefined;
+        continue;
+      }
+      const ready = await deps.queues[slot.queueName].getJobCounts("wait", "prioritized");
+      if ((ready.wait ?? 0) + (ready.prioritized ?? 0) === 0) {
+        slot.readySince = undefined;
+        continue;
+      }
+      slot.readySince ??= Date.now();
+      if (Date.now() - slot.readySince < options.replaceStuckAfterMs) continue;
+      deps.logger.warn(
+        { queue: slot.queueName, quiet_ms: quietFor },
+        "worker took no job while jobs were ready: replacing it",
+      );
+      const stuck = slot.worker;
+      // Not awaited: closing a stuck worker may hang where it is stuck.
+      stuck.close(true).catch(() => {});
+      slot.activity.lastStartedAt = Date.now();
+      slot.worker = createWorker(slot.queueName, slot.activity);
+      slot.readySince = undefined;
+    }
+  };
+  const watchdog = setInterval(() => {
+    replaceStuck().catch((error) => deps.logger.warn({ err: error }, "could not check the workers"));
+  }, options.replaceStuckAfterMs / 3);
+  watchdog.unref();
 
   // Writing a schedule again keeps its next run's time when that run is still there
   // (`upsertJobScheduler` replaces it with the same timestamp) and creates it when it is gone.
@@ -132,11 +201,14 @@ export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
   await writeSchedules(0);
 
   return {
-    workers,
+    /** The worker this process runs on `queueName` now (the watchdog may have replaced it). */
+    workerOf: (queueName: QueueName) => slots.find((slot) => slot.queueName === queueName)!.worker,
     /** Stops taking jobs and waits up to `timeoutMs` for running ones; the rest are handed back by lock expiry. */
     async close(timeoutMs: number) {
       closed = true;
       clearTimeout(renewal);
+      clearInterval(watchdog);
+      const workers = slots.map((slot) => slot.worker);
       let timer: NodeJS.Timeout | undefined;
       const graceful = Promise.all(workers.map((worker) => worker.close()));
       const timedOut = new Promise<"timeout">((resolve) => {

@@ -256,6 +256,34 @@ describe("maintenance schedules", () => {
   });
 });
 
+describe("a worker that stops taking jobs", () => {
+  it("is replaced once jobs have been ready that long while it had room, and the jobs then run", {
+    timeout: 30_000,
+  }, async () => {
+    worker = await startTestWorker(env, fake, { replaceStuckAfterMs: 600 });
+    const stuck = worker.workerOf("tasks");
+    // What a worker whose blocking connection never came back does (seen after a Redis Cluster
+    // failover): it fetches nothing more, and says nothing. Paused here, which looks the same.
+    await stuck.pause(true);
+    // Its fetch already waiting on Redis ends within BullMQ's block timeout (5 s), and then so does its loop.
+    await expect.poll(() => stuck.isRunning(), { timeout: 10_000, interval: 100 }).toBe(false);
+    const id = await submit(worker, { prompt: "waits for a live worker" });
+
+    expect((await waitForFinalTask(worker, id, 10_000)).status).toBe("completed");
+    expect(worker.workerOf("tasks")).not.toBe(stuck);
+    expect(worker.workerOf("maintenance")).toBeDefined();
+  });
+
+  it("is left alone while no job is ready", async () => {
+    worker = await startTestWorker(env, fake, { replaceStuckAfterMs: 300 });
+    const before = (["tasks", "callbacks", "maintenance"] as const).map((queue) => worker!.workerOf(queue));
+    const id = await submit(worker, { prompt: "one job, taken at once" });
+    expect((await waitForFinalTask(worker, id)).status).toBe("completed");
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((["tasks", "callbacks", "maintenance"] as const).map((queue) => worker!.workerOf(queue))).toEqual(before);
+  });
+});
+
 describe("providerBackoff", () => {
   it("grows exponentially from 1 s, capped at a minute, and honours Retry-After", () => {
     expect([1, 2, 3, 4, 10].map((attempt) => providerBackoff(attempt))).toEqual([1000, 2000, 4000, 8000, 60_000]);

@@ -129,6 +129,10 @@ export async function startRedisCluster({ masters = 3, nodeTimeoutMs = 2000, for
           join(directory, `nodes-${i}.conf`),
           "--cluster-node-timeout",
           String(nodeTimeoutMs),
+          // A bus port of its own: by default it is the port + 10,000, which another process may
+          // hold, and which does not exist for a port above 55,535 (Redis then refuses to start).
+          "--cluster-port",
+          String(await freePort()),
           ...FIRST_SYNC_AT_ONCE,
         ],
         directory,

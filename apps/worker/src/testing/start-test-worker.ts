@@ -14,6 +14,7 @@ export interface TestWorkerOptions {
   reconcileAfterMs?: number;
   rollupEveryMs?: number;
   renewSchedulesEveryMs?: number;
+  replaceStuckAfterMs?: number;
   /** Replaces the providers built against `fake` (for example, to leave a key unset). */
   providers?: Providers;
   /** CALLBACK_* variables (strings, as in the environment), and a resolver in place of the system's. */
@@ -57,12 +58,14 @@ export async function startTestWorker(env: TestEnvironment, fake: FakeChatServer
     ...resources.workerOptions,
     reconcileEveryMs: 60_000,
     renewSchedulesEveryMs: options.renewSchedulesEveryMs ?? resources.workerOptions.renewSchedulesEveryMs,
+    replaceStuckAfterMs: options.replaceStuckAfterMs ?? resources.workerOptions.replaceStuckAfterMs,
   });
   return {
     deps,
     db: resources.database.db,
     sql: resources.database.sql,
     queues: deps.queues,
+    workerOf: running.workerOf,
     async close() {
       await running.close(5_000);
       await resources.close();
