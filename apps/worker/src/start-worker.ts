@@ -18,7 +18,7 @@ export interface WorkerOptions {
    * a failover can lose a schedule's next run, and nothing would create it until a worker restarts.
    */
   renewSchedulesEveryMs: number;
-  /** A worker that took no job this long while jobs were ready, and it had room, is replaced. */
+  /** A worker that ran nothing and took no job this long while jobs were ready is replaced. */
   replaceStuckAfterMs: number;
 }
 
@@ -132,10 +132,12 @@ export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
   // A BullMQ worker can stop taking jobs for good and say nothing: after a Redis Cluster failover,
   // the idle ones (the maintenance queue's, between its runs) were seen waiting on a blocking
   // connection that never came back, while jobs waited. Such a worker is replaced: jobs ready
-  // for `replaceStuckAfterMs` while it had room and started none. Busy workers are left alone.
+  // for `replaceStuckAfterMs` while it ran none and started none. A worker running a job is left
+  // alone (closing it would drop the job's lock while its call goes on); a stuck one becomes idle
+  // once its jobs end.
   const replaceStuck = async () => {
     for (const slot of slots) {
-      const idle = slot.activity.running < concurrencyOf[slot.queueName];
+      const idle = slot.activity.running === 0;
       const quietFor = Date.now() - slot.activity.lastStartedAt;
       if (!idle || quietFor < options.replaceStuckAfterMs) {
         slot.readySince = undefined;

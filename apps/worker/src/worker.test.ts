@@ -257,7 +257,7 @@ describe("maintenance schedules", () => {
 });
 
 describe("a worker that stops taking jobs", () => {
-  it("is replaced once jobs have been ready that long while it had room, and the jobs then run", {
+  it("is replaced once jobs have been ready that long while it ran none, and the jobs then run", {
     timeout: 30_000,
   }, async () => {
     worker = await startTestWorker(env, fake, { replaceStuckAfterMs: 600 });
