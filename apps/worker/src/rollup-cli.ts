@@ -2,7 +2,7 @@
 // scheduled job does.
 import { CommonEnv, ConfigError, parseEnv } from "@aitasks/config";
 import { createDatabase } from "@aitasks/db";
-import { foldStatsDeltas, rollupReports } from "@aitasks/reports";
+import { rollupReportsAndStats } from "@aitasks/reports";
 
 let databaseUrl: string;
 try {
@@ -14,8 +14,7 @@ try {
 const database = createDatabase(databaseUrl, { max: 1 });
 try {
   const full = process.argv.includes("--full");
-  const result = await rollupReports(database.db, { full });
-  await foldStatsDeltas(database.db);
+  const result = await rollupReportsAndStats(database.db, { full });
   console.log(`${full ? "full " : ""}rollup done: ${result.rows} rows at ${result.generatedAt.toISOString()}`);
 } finally {
   await database.close();

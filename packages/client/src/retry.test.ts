@@ -151,31 +151,25 @@ describe("submitTask retries", () => {
 
   it("keeps the 502 of a task that failed during the wait: the same request again replays it, and stores nothing", async () => {
     const prompt = `refused ${randomUUID()}`;
-    const send = () =>
-      fetch(`${api.baseUrl}/api/task?wait=20`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "idempotency-key": `failed-${randomUUID()}` },
-        body: JSON.stringify({ prompt }),
-      });
-    const key = `failed-${randomUUID()}`;
-    const sendWithKey = () =>
+    const send = (key: string) =>
       fetch(`${api.baseUrl}/api/task?wait=20`, {
         method: "POST",
         headers: { "content-type": "application/json", "idempotency-key": key },
         body: JSON.stringify({ prompt }),
       });
-    const first = await sendWithKey();
+    const key = `failed-${randomUUID()}`;
+    const first = await send(key);
     const failed = await first.json();
     expect(first.status, JSON.stringify(failed)).toBe(502);
     expect(failed).toMatchObject({ status: "failed", error: expect.stringContaining("refused by the provider") });
 
-    const again = await sendWithKey();
+    const again = await send(key);
     expect(again.status).toBe(502);
     expect(again.headers.get("idempotent-replayed")).toBe("true");
     expect(await again.json()).toEqual(failed);
     expect(await tasksWith(prompt)).toBe(1);
     // Another key is another request: it stores a task of its own.
-    expect((await send()).status).toBe(502);
+    expect((await send(`failed-${randomUUID()}`)).status).toBe(502);
     expect(await tasksWith(prompt)).toBe(2);
   });
 

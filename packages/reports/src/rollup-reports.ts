@@ -1,5 +1,6 @@
 import type { Database, Transaction } from "@aitasks/db";
 import { type SQL, sql } from "drizzle-orm";
+import { foldStatsDeltas } from "./get-stats.js";
 
 // Any constant shared by every process; it names the lock that keeps rollups one at a time.
 const ROLLUP_LOCK_ID = 727_274_002;
@@ -140,4 +141,14 @@ async function rollupUsage(tx: Transaction, days: Days) {
     from usage_rollups r ${weekAndMonth}
     where r.period = 'daily' and ${days.hasPeriod(sql`p.period`, sql`p.period_start`)}
     group by p.period, p.period_start, r.provider, r.model`);
+}
+
+/**
+ * The scheduled rollup job, also run by `npm run reports:rollup`: the reports, then the stats'
+ * deltas folded into their counters (the figures read the same before and after).
+ */
+export async function rollupReportsAndStats(db: Database, options: { full?: boolean } = {}): Promise<RollupResult> {
+  const result = await rollupReports(db, options);
+  await foldStatsDeltas(db);
+  return result;
 }

@@ -64,8 +64,9 @@ function refuse(request: FastifyRequest, reply: FastifyReply, code: ApiErrorCode
  * gets that answer with `Idempotent-Replayed: true` and runs nothing; the key with another request
  * is `422`; while the first still runs, `409` with `Retry-After: 1`. Keys belong to the caller
  * (`idempotencyScope`). A 5xx (but a failed task's 502) or 429 answer is not kept, so a retry runs
- * afresh; every other answer, 4xx included, is. A route answers nothing 5xx once it has stored a task. Requests refused before this hook (authentication, rate limit, a body that
- * cannot be parsed) claim nothing. Register it once per scope, before that scope's routes.
+ * afresh; every other answer, 4xx included, is. A route answers nothing 5xx once it has stored a
+ * task. Requests refused before this hook (authentication, rate limit, a body that cannot be
+ * parsed) claim nothing. Register it once per scope, before that scope's routes.
  */
 export function useIdempotencyKeys(app: FastifyInstance, deps: Pick<AppDeps, "db" | "idempotencyTtlS">) {
   const held = new WeakMap<FastifyRequest, HeldIdempotencyKey>();
