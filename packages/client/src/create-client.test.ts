@@ -2,6 +2,8 @@
 // in prepaid billing, with a real worker process, Postgres and Redis, and fakes of the providers
 // and Stripe only. Every answer is also parsed with its contract schema: the types the client
 // gives are the shapes the API sends.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import {
   ApiKey,
   ApiKeyList,
@@ -201,8 +203,18 @@ describe("errors", () => {
   });
 
   it("gives up after its timeout", async () => {
-    const impatient = createClient({ baseUrl: api.baseUrl, apiKey: ADMIN, timeoutMs: 1 });
-    await expect(impatient.getStats()).rejects.toMatchObject({ name: "TimeoutError" });
+    // A server that takes the request and never answers: against the real API a 1 ms timeout
+    // races the answer, which a fast machine sometimes wins.
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const impatient = createClient({ baseUrl: `http://127.0.0.1:${port}`, apiKey: ADMIN, timeoutMs: 100 });
+      await expect(impatient.getStats()).rejects.toMatchObject({ name: "TimeoutError" });
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
   });
 });
 
