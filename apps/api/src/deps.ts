@@ -11,6 +11,7 @@ import {
   createSubscriberConnection,
   createTaskOutputReader,
   deliverCallbackJobOptions,
+  ENQUEUE_TIMEOUT_MS,
   enqueue,
   enqueueMany,
   type Queues,
@@ -20,7 +21,13 @@ import {
   taskOutputChannel,
   taskStatusChannel,
 } from "@aitasks/queue";
-import type { BillingRules, TaskChangeFeed, TaskFinishedSignal, TaskOutputSource } from "@aitasks/tasks";
+import {
+  type BillingRules,
+  coalescePerTurn,
+  type TaskChangeFeed,
+  type TaskFinishedSignal,
+  type TaskOutputSource,
+} from "@aitasks/tasks";
 import type { Logger } from "pino";
 import { type ApiMetrics, createApiMetrics } from "./api-metrics.js";
 import type { ApiConfig } from "./config.js";
@@ -103,22 +110,32 @@ export function createApiDeps(config: ApiConfig, logger: Logger) {
   );
   const adminDigests = adminKeyDigests(config.ADMIN_API_KEY);
   const readDatabase = config.DATABASE_READ_URL ? createDatabase(config.DATABASE_READ_URL) : undefined;
+  const enqueueTasks = (tasks: { id: number; priority: number }[], timeoutMs?: number) =>
+    enqueueMany(
+      queues,
+      "run-task",
+      tasks.map(({ id, priority }) => ({
+        payload: { taskId: id },
+        options: runTaskJobOptions(config.TASK_MAX_ATTEMPTS, priority),
+      })),
+      timeoutMs,
+    );
+  // Single submissions queued in the same turn go to Redis in one call (`coalescePerTurn`).
+  const enqueueTaskWithOthers = coalescePerTurn(
+    ({ id, priority }: { id: number; priority: number }) =>
+      enqueue(queues, "run-task", { taskId: id }, runTaskJobOptions(config.TASK_MAX_ATTEMPTS, priority)),
+    async (tasks) => {
+      await enqueueTasks(tasks, ENQUEUE_TIMEOUT_MS);
+      return tasks.map(() => undefined);
+    },
+  );
   const deps: AppDeps = {
     db: database.db,
     readDb: readDatabase?.db ?? database.db,
     pricing: config.pricing,
     defaultModels: config.defaultModels,
-    enqueueTask: (taskId, priority) =>
-      enqueue(queues, "run-task", { taskId }, runTaskJobOptions(config.TASK_MAX_ATTEMPTS, priority)),
-    enqueueTasks: (tasks) =>
-      enqueueMany(
-        queues,
-        "run-task",
-        tasks.map(({ id, priority }) => ({
-          payload: { taskId: id },
-          options: runTaskJobOptions(config.TASK_MAX_ATTEMPTS, priority),
-        })),
-      ),
+    enqueueTask: (taskId, priority) => enqueueTaskWithOthers({ id: taskId, priority }),
+    enqueueTasks,
     taskFinished: listener.signal,
     taskEvents: {
       changes: listener.changes,

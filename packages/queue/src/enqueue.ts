@@ -2,6 +2,9 @@ import type { JobsOptions } from "bullmq";
 import { type JobName, type JobPayload, jobCatalog } from "./job-catalog.js";
 import type { Queues } from "./queues.js";
 
+/** How long `enqueue` waits for Redis before giving up on a job (the reconciler adds it later). */
+export const ENQUEUE_TIMEOUT_MS = 2000;
+
 /**
  * Adds a job from the catalog. The id comes from the entity, so adding twice is harmless.
  * A Redis that is down can make `add` hang forever (even without an offline queue), so it is
@@ -12,7 +15,7 @@ export async function enqueue<N extends JobName>(
   name: N,
   payload: JobPayload<N>,
   options: JobsOptions = {},
-  timeoutMs = 2000,
+  timeoutMs = ENQUEUE_TIMEOUT_MS,
 ): Promise<void> {
   const entry = jobCatalog[name];
   const data = entry.payload.parse(payload);

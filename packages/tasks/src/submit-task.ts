@@ -1,16 +1,9 @@
 import type { Principal } from "@aitasks/auth";
-import { type Database, directStatement, formatAmount, parseAmount, tasks } from "@aitasks/db";
+import { type Database, formatAmount, parseAmount } from "@aitasks/db";
 import { InsufficientCreditError, RateLimitedError, ValidationError } from "@aitasks/errors";
-import {
-  findPrice,
-  type PricingTable,
-  type ProviderName,
-  saleOf,
-  type TaskPrice,
-  taskPrice,
-  usageBound,
-} from "@aitasks/providers";
+import { findPrice, type PricingTable, type ProviderName, saleOf, taskPrice, usageBound } from "@aitasks/providers";
 import { type SQL, sql } from "drizzle-orm";
+import { type AcceptedTask, insertTaskWithOthers } from "./insert-tasks.js";
 import { type CreateTaskBody, DEFAULT_PRIORITY } from "./schemas.js";
 
 /** How tasks are sold: `open` needs no credit; `prepaid` holds each task's price on its user's credit. */
@@ -52,18 +45,6 @@ export interface SubmittedTask {
   model: string;
 }
 
-/** What is stored for an accepted task. */
-export interface AcceptedTask {
-  provider: ProviderName;
-  model: string;
-  prompt: string;
-  maxOutputTokens: number | null;
-  price: TaskPrice;
-  priority: number;
-  stream: boolean;
-  callbackUrl: string | null;
-}
-
 /**
  * Stores the task as `pending`, then queues it. The row is the outbox: if the enqueue is lost,
  * the worker's reconciler queues every pending task that has no job, so a stored task always runs.
@@ -79,7 +60,7 @@ export async function submitTask(deps: SubmitTaskDeps, submitted: CreateTaskBody
       ? await insertHeldTask(deps.db, task, userIdentifier, maxPendingTasksPerUser)
       : userIdentifier
         ? await insertTaskForUser(deps.db, task, userIdentifier, maxPendingTasksPerUser)
-        : await insertTask(deps.db, task);
+        : await insertTaskWithOthers(deps.db, task);
 
   try {
     await deps.enqueueTask(id, task.priority);
@@ -142,37 +123,6 @@ export const holdOf = (task: AcceptedTask) => saleOf(task.price, usageBound(task
 const columns = sql`provider, model, input, max_output_tokens, price, priority, stream, callback_url`;
 const values = (task: AcceptedTask) =>
   sql`${task.provider}, ${task.model}, ${task.prompt}, ${task.maxOutputTokens}, ${JSON.stringify(task.price)}::jsonb, ${task.priority}, ${task.stream}, ${task.callbackUrl}`;
-
-/** The task without a user: the statement is built once per database handle, only its values bound. */
-const insertTaskStatement = directStatement({ id: tasks.id }, (db, columns) =>
-  db
-    .insert(tasks)
-    .values({
-      provider: sql.placeholder("provider"),
-      model: sql.placeholder("model"),
-      input: sql.placeholder("input"),
-      maxOutputTokens: sql.placeholder("maxOutputTokens"),
-      price: sql`${sql.placeholder("price")}::jsonb`,
-      priority: sql.placeholder("priority"),
-      stream: sql.placeholder("stream"),
-      callbackUrl: sql.placeholder("callbackUrl"),
-    })
-    .returning(columns),
-);
-
-async function insertTask(db: Database, task: AcceptedTask): Promise<number> {
-  const [row] = await insertTaskStatement(db, {
-    provider: task.provider,
-    model: task.model,
-    input: task.prompt,
-    maxOutputTokens: task.maxOutputTokens,
-    price: JSON.stringify(task.price),
-    priority: task.priority,
-    stream: task.stream,
-    callbackUrl: task.callbackUrl,
-  });
-  return row!.id;
-}
 
 export const quotaRefused = (identifier: string, maxPending: number) =>
   new RateLimitedError(
