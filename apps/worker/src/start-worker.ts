@@ -1,6 +1,6 @@
 import { callbackRetryDelay } from "@aitasks/callbacks";
 import { ProviderError } from "@aitasks/providers";
-import { type JobName, jobCatalog, QUEUE_NAMES, type QueueName } from "@aitasks/queue";
+import { FINISHED_JOBS_KEPT, type JobName, jobCatalog, QUEUE_NAMES, type QueueName } from "@aitasks/queue";
 import { type ConnectionOptions, type Job, type MinimalJob, UnrecoverableError, Worker } from "bullmq";
 import type { WorkerDeps } from "./deps.js";
 import { CallbackNotDeliveredError } from "./handlers/deliver-callback.js";
@@ -110,6 +110,7 @@ export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
         lockDuration: options.lockDurationMs,
         stalledInterval: options.lockDurationMs,
         maxStalledCount: 2,
+        ...FINISHED_JOBS_KEPT,
         settings: { backoffStrategy: queueName === "callbacks" ? callbackBackoff : providerBackoff },
       },
     );

@@ -174,6 +174,35 @@ describe("worker", () => {
   });
 });
 
+describe("finished jobs", () => {
+  it("keeps the newest 1,000 completed jobs, and the failed ones", async () => {
+    worker = await startTestWorker(env, fake, { concurrency: 50 });
+    // Earlier tests of this file failed jobs of their own in the same queue.
+    const { failed: failedBefore } = await worker.queues.tasks.getJobCounts("failed");
+    fake.setReply((request) =>
+      request.prompt === "refused" ? { kind: "status", status: 401, message: "bad key" } : { kind: "ok" },
+    );
+    const refused = await submit(worker, { prompt: "refused" });
+    const ids = await Promise.all(
+      Array.from({ length: 1010 }, (_, index) => submit(worker!, { prompt: `job ${index}` })),
+    );
+    const running = worker;
+    for (const deadline = Date.now() + 60_000; ; ) {
+      const [row] = await running.sql<{ unfinished: number }[]>`
+        select count(*)::int as unfinished from tasks where status in ('pending', 'processing')`;
+      if (row!.unfinished === 0) break;
+      if (Date.now() > deadline) throw new Error(`${row!.unfinished} tasks still unfinished`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    expect(await running.queues.tasks.getJobCounts("completed", "failed")).toEqual({
+      completed: 1000,
+      failed: failedBefore! + 1,
+    });
+    expect(await running.queues.tasks.getJob(`task-${refused}`)).toMatchObject({ failedReason: expect.any(String) });
+  });
+});
+
 describe("reconciler", () => {
   it("queues a stored task whose job was never added, and one whose job failed for good", async () => {
     worker = await startTestWorker(env, fake, { reconcileAfterMs: 1 });

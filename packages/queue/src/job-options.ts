@@ -4,19 +4,39 @@ import type { JobsOptions } from "bullmq";
 export const PROVIDER_BACKOFF = "provider";
 
 /**
+ * How long finished jobs are kept, set on the workers (BullMQ applies a worker's rule to jobs that
+ * name none) rather than stored in every job: a job's options are packed by the API and unpacked by
+ * Redis on every add. Finished jobs are not needed for deduplication: the task row's status, and a
+ * callback delivery's row, guard a re-run.
+ */
+export const FINISHED_JOBS_KEPT = {
+  removeOnComplete: { count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+} as const satisfies JobsOptions;
+
+/**
  * A task's job. `priority` is the task's (1 first, 10 last), set on every job: BullMQ runs a job
  * without one before any job with one, so a default of "none" would jump ahead of priority 1.
+ * One frozen object per attempts and priority, shared by every job of that kind (BullMQ copies it).
  */
 export function runTaskJobOptions(maxAttempts: number, priority: number): JobsOptions {
-  return {
-    attempts: maxAttempts,
-    priority,
-    backoff: { type: PROVIDER_BACKOFF, delay: 1000 },
-    // Finished jobs are not needed for deduplication: the task row's status guards a re-run.
-    removeOnComplete: { count: 1000 },
-    removeOnFail: { age: 7 * 24 * 3600 },
-  };
+  let byPriority = runTaskOptions.get(maxAttempts);
+  if (!byPriority) {
+    byPriority = [];
+    runTaskOptions.set(maxAttempts, byPriority);
+  }
+  let options = byPriority[priority];
+  if (!options) {
+    options = Object.freeze({
+      attempts: maxAttempts,
+      priority,
+      backoff: Object.freeze({ type: PROVIDER_BACKOFF, delay: 1000 }),
+    });
+    byPriority[priority] = options;
+  }
+  return options;
 }
+const runTaskOptions = new Map<number, JobsOptions[]>();
 
 /** Backoff type of deliver-callback jobs, which the worker implements (×3 per attempt from the base, capped). */
 export const CALLBACK_BACKOFF = "callback";
@@ -29,8 +49,5 @@ export function deliverCallbackJobOptions(maxAttempts: number, retryBaseMs: numb
   return {
     attempts: maxAttempts,
     backoff: { type: CALLBACK_BACKOFF, delay: retryBaseMs },
-    // The delivery row's state guards a re-run, so finished jobs need not be kept for deduplication.
-    removeOnComplete: { count: 1000 },
-    removeOnFail: { age: 7 * 24 * 3600 },
   };
 }
