@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   freePort,
+  nodeFlagsOf,
   type RunningProcess,
   repoRoot,
   spawnCommand,
@@ -25,11 +26,12 @@ export function profileInto(directory: string | undefined) {
 
 /** The arguments to `node` that run `script`, under the profiler when profiling. */
 function nodeArgs(side: string, role: "api" | "worker", script: string): string[] {
-  if (!profileDirectory) return [script];
-  return ["--cpu-prof", `--cpu-prof-dir=${join(profileDirectory, `${side}-${role}`)}`, script];
+  const flags = side === "ours" ? nodeFlagsOf(role) : [];
+  if (!profileDirectory) return [...flags, script];
+  return [...flags, "--cpu-prof", `--cpu-prof-dir=${join(profileDirectory, `${side}-${role}`)}`, script];
 }
 
-/** `node dist/<role>/main.mjs`, as `npm run start:<role>` runs it after its build. */
+/** `node <its flags> dist/<role>/main.mjs`, as `npm run start:<role>` runs it after its build. */
 function startOurs(role: "api" | "worker", env: Record<string, string>): RunningProcess {
   if (!profileDirectory) return startProcess(role, env);
   return spawnCommand(role, process.execPath, nodeArgs("ours", role, `dist/${role}/main.mjs`), env);

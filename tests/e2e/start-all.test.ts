@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { formatAmount } from "@aitasks/db";
 // `npm start` (node scripts/start-all.mjs): the API and one worker from one command.
@@ -9,6 +10,7 @@ import {
   fakeAnswer,
   freePort,
   killAll,
+  nodeFlagsOf,
   postTask,
   spawnCommand,
   startFakeChatServer,
@@ -102,4 +104,31 @@ it("serves tasks, and stops with both children on SIGTERM", async () => {
     .split("\n")
     .filter((line) => line.includes('"msg":"closed"'));
   expect(closed, proc.output()).toHaveLength(2);
+}, 90_000);
+
+it("runs one role when given one (npm run start:api), with that role's Node flags, and refuses unknown roles", async () => {
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const proc = spawnCommand("start-api", process.execPath, ["scripts/start-all.mjs", "api"], {
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: env.redisUrl,
+    QUEUE_PREFIX: env.queuePrefix,
+    LOG_LEVEL: "info",
+  });
+  await waitForHealth(proc, baseUrl, { timeoutMs: 30_000 });
+  // The API is start-all's only child, and runs with the flags of scripts/node-flags.json.
+  const children = readFileSync(`/proc/${proc.child.pid}/task/${proc.child.pid}/children`, "utf8").trim().split(" ");
+  expect(children).toHaveLength(1);
+  const commandLine = readFileSync(`/proc/${children[0]}/cmdline`, "utf8").split("\0");
+  expect(commandLine.slice(1, -1)).toEqual([...nodeFlagsOf("api"), "dist/api/main.mjs"]);
+
+  proc.child.kill("SIGTERM");
+  expect(await exitWithin(proc, 40_000), proc.output()).toBe(0);
+  expect(proc.output().match(/"msg":"closed"/g), proc.output()).toHaveLength(1);
+
+  const refused = spawnCommand("start-nothing", process.execPath, ["scripts/start-all.mjs", "apis"], {});
+  expect(await exitWithin(refused, 10_000)).toBe(2);
+  expect(refused.output()).toContain("unknown role apis: give api, worker or nothing (both)");
 }, 90_000);

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The repository root: processes start from there, as `npm run start:api` would. */
@@ -101,12 +102,21 @@ export function spawnCommand(name: string, command: string, args: string[], env:
   return proc;
 }
 
+/** The Node flags each role runs with (`scripts/node-flags.json`, which `npm start` reads too). */
+export function nodeFlagsOf(role: "api" | "worker"): string[] {
+  const flags = JSON.parse(readFileSync(join(repoRoot, "scripts", "node-flags.json"), "utf8")) as Record<
+    string,
+    string[]
+  >;
+  return flags[role] ?? [];
+}
+
 /**
- * Starts `node dist/<role>/main.mjs`, exactly as `npm run start:<role>` does after its build (the
- * tests' global setup builds dist/ once per run).
+ * Starts `node <its flags> dist/<role>/main.mjs`, exactly as `npm run start:<role>` does after its
+ * build (the tests' global setup builds dist/ once per run).
  */
 export function startProcess(role: "api" | "worker", env: Record<string, string>): RunningProcess {
-  return spawnCommand(role, process.execPath, [`dist/${role}/main.mjs`], env);
+  return spawnCommand(role, process.execPath, [...nodeFlagsOf(role), `dist/${role}/main.mjs`], env);
 }
 
 /** Kills (SIGKILL, whole group) every process started here that still runs. */
