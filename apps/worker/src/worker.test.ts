@@ -183,9 +183,7 @@ describe("finished jobs", () => {
       request.prompt === "refused" ? { kind: "status", status: 401, message: "bad key" } : { kind: "ok" },
     );
     const refused = await submit(worker, { prompt: "refused" });
-    const ids = await Promise.all(
-      Array.from({ length: 1010 }, (_, index) => submit(worker!, { prompt: `job ${index}` })),
-    );
+    await Promise.all(Array.from({ length: 1010 }, (_, index) => submit(worker!, { prompt: `job ${index}` })));
     const running = worker;
     for (const deadline = Date.now() + 60_000; ; ) {
       const [row] = await running.sql<{ unfinished: number }[]>`

@@ -128,17 +128,24 @@ export function createDatabase(databaseUrl: string, options: DatabaseOptions = {
 export type Database = ReturnType<typeof createDatabase>["db"];
 
 /**
- * Whether Postgres refused a statement for the values it was given (SQLSTATE classes 22 and 23, or
- * an exception raised by a trigger): an error that belongs to the rows, not to the connection or
- * the server's load. Walks the cause chain: drizzle wraps driver errors in its own.
+ * The string `code`s of an error and of its causes, outermost first: drizzle wraps driver errors in
+ * its own, so a SQLSTATE or a connection code may sit a few causes down.
  */
-export function isRefusedData(error: unknown): boolean {
+export function errorCodesOf(error: unknown): string[] {
+  const codes: string[] = [];
   for (let current = error, depth = 0; current && depth < 5; current = (current as Error).cause, depth++) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === "string" && /^(22|23|P0)/.test(code)) return true;
+    if (typeof code === "string") codes.push(code);
   }
-  return false;
+  return codes;
 }
+
+/**
+ * Whether Postgres refused a statement for the values it was given (SQLSTATE classes 22 and 23, or
+ * an exception raised by a trigger): an error that belongs to the rows, not to the connection or
+ * the server's load.
+ */
+export const isRefusedData = (error: unknown): boolean => errorCodesOf(error).some((code) => /^(22|23|P0)/.test(code));
 /** A transaction handle, accepted wherever `Database` is, so writes that must agree can share one. */
 export type Transaction = Parameters<Parameters<Database["transaction"]>[0]>[0];
 export type Executor = Database | Transaction;

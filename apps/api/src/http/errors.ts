@@ -1,6 +1,6 @@
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import { amountToNumber } from "@aitasks/db";
+import { amountToNumber, errorCodesOf } from "@aitasks/db";
 import { AppError, type ErrorCode, InsufficientCreditError } from "@aitasks/errors";
 import type { ConnectionError, FastifyError, FastifyReply, FastifyRequest } from "fastify";
 
@@ -86,23 +86,17 @@ const CONNECTION_ERROR_CODES = new Set([
 const REDIS_DOWN =
   /Connection is closed|enableOfflineQueue|Stream isn't writeable|Command timed out|max retries per request|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready/;
 
-/** Whether Postgres or Redis cannot be reached. Walks the cause chain: drizzle wraps driver errors in its own. */
+/** Whether Postgres or Redis cannot be reached, from the error or any of its causes. */
 export function isDependencyDown(error: unknown): boolean {
-  for (let current = error, depth = 0; current && depth < 5; current = (current as Error).cause, depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code !== "string") continue;
-    // SQLSTATE class 08 (connection), 57P0x (server shutting down), 53300 (too many connections),
-    // 55P03 and 57014 (a lock or a statement that outlasted our session limits: someone else holds
-    // what we need), 25P03 (our idle transaction was ended).
-    if (
-      CONNECTION_ERROR_CODES.has(code) ||
-      code.startsWith("08") ||
-      code.startsWith("57P0") ||
-      ["53300", "55P03", "57014", "25P03"].includes(code)
-    ) {
-      return true;
-    }
-  }
+  // SQLSTATE class 08 (connection), 57P0x (server shutting down), 53300 (too many connections),
+  // 55P03 and 57014 (a lock or a statement that outlasted our session limits: someone else holds
+  // what we need), 25P03 (our idle transaction was ended).
+  const down = (code: string) =>
+    CONNECTION_ERROR_CODES.has(code) ||
+    code.startsWith("08") ||
+    code.startsWith("57P0") ||
+    ["53300", "55P03", "57014", "25P03"].includes(code);
+  if (errorCodesOf(error).some(down)) return true;
   return REDIS_DOWN.test((error as Error | undefined)?.message ?? "");
 }
 
