@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
-# One image for both processes: the API (default CMD) and the workers (`npm run start:worker`).
-# Each runs from its bundle in dist/ (scripts/build.mjs), built here; the build that `npm run
-# start:*` repeats at start finds the same bytes and writes nothing.
+# One image for both processes: the API (default CMD) and the workers (docker-compose.yml's worker
+# command). Each runs from its bundle in dist/ (scripts/build.mjs), built here, so that the main
+# process of a container is node itself: SIGTERM reaches it and it stops gracefully, where npm and
+# its shell would exit at once and leave node to be killed mid-task.
 FROM node:24-slim
 
 ENV NODE_ENV=production
@@ -41,4 +42,6 @@ RUN npm run build
 USER node
 
 EXPOSE 5000
-CMD ["npm", "run", "start:api"]
+# node, the API's flags from scripts/node-flags.json, its bundle (tests/docker-compose.test.ts
+# checks that they agree; tests/e2e/image-command.test.ts runs this very command).
+CMD ["node", "--max-semi-space-size=32", "dist/api/main.mjs"]

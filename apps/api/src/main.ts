@@ -5,7 +5,7 @@ import { pino } from "pino";
 import { buildApp } from "./app.js";
 import { type ApiConfig, loadApiConfig } from "./config.js";
 import { createApiDeps } from "./deps.js";
-import { trackUnusedConnections } from "./http/unused-connections.js";
+import { trackConnectionsForClose } from "./http/closing-connections.js";
 
 let config: ApiConfig;
 try {
@@ -46,7 +46,7 @@ if (config.ADMIN_API_KEY.length === 0) {
   if (logger.isLevelEnabled("warn")) logger.warn(warning);
   else console.error(warning);
 }
-const unusedConnections = trackUnusedConnections(app.server);
+const connections = trackConnectionsForClose(app.server);
 await app.listen({ port: config.PORT, host: config.HOST });
 
 let closing = false;
@@ -59,7 +59,7 @@ async function shutdown(signal: string) {
     process.exit(1);
   }, 20_000).unref();
   const closed = app.close();
-  unusedConnections.destroy();
+  connections.close();
   await closed;
   await resources.close();
   clearTimeout(forced);
