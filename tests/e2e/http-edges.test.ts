@@ -93,7 +93,9 @@ describe("requests that are not valid HTTP", () => {
     const answer = await exchangeRaw(api.baseUrl, "GET /api/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
     const [head, body] = answer.split("\r\n\r\n");
     expect(head).toMatch(/^HTTP\/1\.1 400 /);
-    expect(JSON.parse(body!)).toEqual({ error: expect.any(String), code: "VALIDATION" });
+    const requestId = /\r\nX-Request-Id: (req-[0-9a-f]{16})\r\n/i.exec(head!)?.[1];
+    expect(requestId).toBeDefined();
+    expect(JSON.parse(body!)).toEqual({ error: expect.any(String), code: "VALIDATION", request_id: requestId });
   });
 
   it("answer a HEAD request without a body, so that the client reads one answer", async () => {

@@ -32,6 +32,7 @@ import type { Logger } from "pino";
 import { type ApiMetrics, createApiMetrics } from "./api-metrics.js";
 import type { ApiConfig } from "./config.js";
 import { createDashboardSessions, type DashboardSessions } from "./dashboard/session.js";
+import { type TrustProxy, trustProxyOf } from "./http/trust-proxy.js";
 import {
   type FailedAuthenticationLimiter,
   failedAuthenticationLimiter,
@@ -82,6 +83,8 @@ export interface AppDeps extends CheckoutDeps {
   /** Undefined: no rate limit. */
   rateLimit?: RateLimitOptions | undefined;
   corsOrigins?: readonly string[] | undefined;
+  /** TRUST_PROXY: which peers' X-Forwarded-For gives `request.ip`. */
+  trustProxy: TrustProxy;
   limits: { maxPromptChars: number; maxPendingTasksPerUser: number };
   /** Seconds the answer to a request with an Idempotency-Key is kept for replay (IDEMPOTENCY_TTL_S). */
   idempotencyTtlS: number;
@@ -180,6 +183,7 @@ export function createApiDeps(config: ApiConfig, logger: Logger) {
         ? { perMinute: config.RATE_LIMIT_PER_MINUTE, redis, namespace: `${config.QUEUE_PREFIX}:rate-limit:` }
         : undefined,
     corsOrigins: config.CORS_ORIGINS,
+    trustProxy: trustProxyOf(config.TRUST_PROXY),
     limits: { maxPromptChars: config.MAX_PROMPT_CHARS, maxPendingTasksPerUser: config.MAX_PENDING_TASKS_PER_USER },
     idempotencyTtlS: config.IDEMPOTENCY_TTL_S,
     billing: {

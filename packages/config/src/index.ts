@@ -1,4 +1,5 @@
-import { currencyExponent, DEFAULT_DATABASE_URL, decimalAmount, parseAmount, poolingOf } from "@aitasks/db";
+import { isIP } from "node:net";
+import { chooseMigrationTarget, currencyExponent, DEFAULT_DATABASE_URL, decimalAmount, parseAmount } from "@aitasks/db";
 import { findPrice, PROVIDER_NAMES, type PricingTable, type ProviderName, readPricingFile } from "@aitasks/providers";
 import type { HostPort, RedisTarget } from "@aitasks/queue";
 import { z } from "zod";
@@ -22,6 +23,46 @@ const adminApiKeys = z
   )
   .pipe(z.array(z.string().min(16, "each key must be at least 16 characters")))
   .default([]);
+
+// proxy-addr's names for the usual ranges, which Fastify's trustProxy understands.
+const PROXY_RANGE_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);
+
+/** An address, a CIDR (`10.0.0.0/8`, `fd00::/8`) or a range name. */
+function isProxyAddress(item: string): boolean {
+  if (PROXY_RANGE_NAMES.has(item)) return true;
+  const [address = "", prefix, ...rest] = item.split("/");
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/**
+ * Which peers may say who the client is (X-Forwarded-For): a hop count, or the proxies' addresses
+ * and CIDRs; unset or 0: none, and X-Forwarded-For changes nothing. Never "every peer": any
+ * client could then pick the address its limits are counted under.
+ */
+const trustProxy = z
+  .string()
+  .transform((value, context): false | number | string[] => {
+    if (/^\d+$/.test(value)) {
+      const hops = Number(value);
+      if (hops <= 100) return hops === 0 ? false : hops;
+    }
+    const items = value
+      .split(",")
+      .map((item) => item.trim())
+      .filter(Boolean);
+    if (items.length > 0 && items.every(isProxyAddress)) return items;
+    context.addIssue({
+      code: "custom",
+      message:
+        (value === "true" ? "true would let any client choose its address: give instead " : "must be ") +
+        "a hop count (like 1: the load balancer in front of the API) or the proxies' addresses " +
+        "and CIDRs separated by commas (like 10.0.0.0/8,192.168.1.10, or loopback, linklocal, uniquelocal)",
+    });
+    return z.NEVER;
+  })
+  .default(false);
 
 /** Variables every process reads. */
 export const CommonEnv = z.object({
@@ -113,6 +154,8 @@ export const ApiEnv = CommonEnv.extend({
   SUBSCRIPTION_CREDIT_USD: decimalAmount("SUBSCRIPTION_CREDIT_USD").optional(),
   // The output limit sent to the provider when a prepaid task names none (it bounds the task's hold).
   DEFAULT_MAX_OUTPUT_TOKENS: positiveInt(10_000_000).default(1024),
+  // Behind a load balancer: who may set X-Forwarded-For, so that per-address limits see the client.
+  TRUST_PROXY: trustProxy,
   // Comma-separated origins allowed by CORS; unset means no CORS headers at all.
   CORS_ORIGINS: z
     .string()
@@ -201,27 +244,11 @@ export function loadPricing(vars: z.infer<typeof CommonEnv>) {
   return { pricing, defaultModels };
 }
 
-/**
- * Where migrations run: DATABASE_MIGRATION_URL, else DATABASE_URL. Migrations hold a session-level
- * advisory lock (several processes start at once); through PgBouncer's transaction pooling the
- * lock would stay on whichever server connection took it and block every later start, so a pooled
- * DATABASE_URL (`?pgbouncer=true`) needs a direct migration URL.
- */
+/** Where migrations run (`chooseMigrationTarget`, which `npm run db:migrate` follows too). */
 export function loadMigrationUrl(vars: z.infer<typeof CommonEnv>): string {
-  const refuse = (message: string) => new ConfigError(`invalid configuration:\n  ${message}`);
-  if (vars.DATABASE_MIGRATION_URL) {
-    if (poolingOf(vars.DATABASE_MIGRATION_URL).pooled) {
-      throw refuse("DATABASE_MIGRATION_URL: must reach Postgres directly, not through PgBouncer (?pgbouncer=true)");
-    }
-    return vars.DATABASE_MIGRATION_URL;
-  }
-  if (poolingOf(vars.DATABASE_URL).pooled) {
-    throw refuse(
-      "DATABASE_MIGRATION_URL: required when DATABASE_URL goes through PgBouncer (?pgbouncer=true): " +
-        "migrations hold a session lock, which transaction pooling would leave held; give Postgres's direct address",
-    );
-  }
-  return vars.DATABASE_URL;
+  const target = chooseMigrationTarget(vars.DATABASE_URL, vars.DATABASE_MIGRATION_URL);
+  if ("refusal" in target) throw new ConfigError(`invalid configuration:\n  ${target.refusal}`);
+  return target.url;
 }
 
 const HOST_PORT = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;

@@ -1,36 +1,16 @@
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
+import { type ApiErrorCode, ERROR_CODES } from "@aitasks/contract";
 import { amountToNumber, errorCodesOf } from "@aitasks/db";
 import { AppError, type ErrorCode, InsufficientCreditError } from "@aitasks/errors";
 import type { ConnectionError, FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { newRequestId } from "./request-id.js";
 
-/**
- * Every `code` an error answer can carry, with its status: the domain's codes (`AppError`) and the
- * HTTP layer's own. docs/errors.md lists them for clients; a test keeps the two the same.
- */
-export const ERROR_CODES = {
-  VALIDATION: 400,
-  INVALID_JSON: 400,
-  UNAUTHORIZED: 401,
-  INSUFFICIENT_CREDIT: 402,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  REQUEST_TIMEOUT: 408,
-  CONFLICT: 409,
-  IDEMPOTENCY_KEY_IN_FLIGHT: 409,
-  BODY_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  IDEMPOTENCY_KEY_REUSED: 422,
-  RATE_LIMITED: 429,
-  HEADERS_TOO_LARGE: 431,
-  INTERNAL: 500,
-  UPSTREAM: 502,
-  UNAVAILABLE: 503,
-  NOT_CONFIGURED: 503,
-  TIMEOUT: 503,
-} as const satisfies Record<ErrorCode, number> & Record<string, number>;
-export type ApiErrorCode = keyof typeof ERROR_CODES;
+// The one table of codes and statuses is the contract's (packages/contract/src/errors.ts): the
+// OpenAPI document lists its codes. Every code of the domain's errors must have a status there.
+ERROR_CODES satisfies Record<ErrorCode, number>;
+
+export { type ApiErrorCode, ERROR_CODES };
 
 /**
  * Fastify's own refusals under our codes, with messages a client can act on: its `FST_ERR_*`
@@ -148,12 +128,34 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
   return reply.code(status).send({ error: message, code, ...extra, request_id: request.id });
 }
 
+/**
+ * 405 with `Allow` when the path is one a route serves with other methods (RFC 9110 §15.5.6);
+ * undefined otherwise, for the caller's own 404.
+ */
+export function answerMethodNotAllowed(request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+  const path = request.url.split("?")[0] ?? "";
+  const allowed = request.server.allowedMethods?.(path);
+  // A route may answer 404 itself (callNotFound): its own method is served, the thing is missing.
+  if (!allowed || allowed.includes(request.method)) return undefined;
+  return reply
+    .code(405)
+    .header("allow", allowed.join(", "))
+    .send({
+      error: `${request.method} is not served at ${path}; it serves ${allowed.join(", ")}`,
+      code: "METHOD_NOT_ALLOWED",
+      request_id: request.id,
+    });
+}
+
 export function handleNotFound(request: FastifyRequest, reply: FastifyReply) {
-  return reply.code(404).send({
-    error: `no route for ${request.method} ${request.url.split("?")[0]}`,
-    code: "NOT_FOUND",
-    request_id: request.id,
-  });
+  return (
+    answerMethodNotAllowed(request, reply) ??
+    reply.code(404).send({
+      error: `no route for ${request.method} ${request.url.split("?")[0]}`,
+      code: "NOT_FOUND",
+      request_id: request.id,
+    })
+  );
 }
 
 /**
@@ -169,13 +171,16 @@ export function handleClientError(error: ConnectionError, socket: Socket) {
       : error.code === "HPE_HEADER_OVERFLOW"
         ? [431, "HEADERS_TOO_LARGE", "the request's headers are too large"]
         : [400, "VALIDATION", "the request is not valid HTTP"];
-  const body = JSON.stringify({ error: message, code });
+  // Not a Fastify request, so no id yet: one of ours, in the header and the body as on every answer.
+  const requestId = newRequestId();
+  const body = JSON.stringify({ error: message, code, request_id: requestId });
   // A Buffer at run time, whatever Fastify's types say.
   const raw: unknown = error.rawPacket;
   const isHead = Buffer.isBuffer(raw) && raw.subarray(0, 5).toString("latin1") === "HEAD ";
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `X-Request-Id: ${requestId}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${isHead ? "" : body}`,
     );
   }

@@ -34,20 +34,18 @@ export function authenticate(
 ) {
   app.decorateRequest("principal", null as never);
   const principalOf = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal> => {
-    await deps.failures?.check(request.ip, reply);
     const key = presentedKey(request);
+    // The key is looked up before the address's failures are read: a valid key passes whatever
+    // other requests from its address sent (docs/security.md, Limits).
+    const principal = key ? await findPrincipal(deps.db, deps.adminKeyDigests, key) : undefined;
+    if (principal) return principal;
+    await deps.failures?.recordFailure(request.ip, reply);
     if (!key) {
-      await deps.failures?.recordFailure(request.ip);
       reply.header("www-authenticate", 'Bearer realm="api"');
       throw new UnauthorizedError();
     }
-    const principal = await findPrincipal(deps.db, deps.adminKeyDigests, key);
-    if (!principal) {
-      await deps.failures?.recordFailure(request.ip);
-      reply.header("www-authenticate", 'Bearer realm="api", error="invalid_token"');
-      throw new UnauthorizedError("this API key is not valid (unknown or revoked)");
-    }
-    return principal;
+    reply.header("www-authenticate", 'Bearer realm="api", error="invalid_token"');
+    throw new UnauthorizedError("this API key is not valid (unknown or revoked)");
   };
   // A callback hook, so that the open API pays for no promise on every request.
   app.addHook("onRequest", (request, reply, done) => {

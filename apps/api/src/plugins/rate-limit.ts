@@ -35,32 +35,36 @@ export async function registerRateLimit(app: FastifyInstance, options: RateLimit
 }
 
 /**
- * Failed authentications per client address, counted in Redis before any key lookup: a client
- * that sent `perMinute` wrong or missing keys in the last minute gets 429 without another database
- * lookup, until the minute is over. Requests with a valid key are never counted, so many clients
- * behind one proxy address are not limited together. If Redis is down, nobody is refused.
+ * Failed authentications (a missing or wrong key) per client address, counted in Redis. Only a
+ * failure is counted, after the key was looked up: a request with a valid key never reads this
+ * counter, so nothing other requests from its address send (many clients share one behind a
+ * proxy) can refuse it. Past `perMinute` failures in a minute, the address's next failures get
+ * 429 instead of 401, until the minute is over. If Redis is down, nobody is refused.
  */
 export function failedAuthenticationLimiter(options: RateLimitOptions & { refusal?: string }) {
   // What the 429 says before "retry in N seconds".
   const refusal = options.refusal ?? "too many requests without a valid API key from this address";
   const keyOf = (ip: string) => `${options.namespace}auth-failures:${ip}`;
   return {
-    /** Throws RATE_LIMITED (and sets Retry-After) when this address is over its failures. */
-    async check(ip: string, reply: FastifyReply) {
-      const failures = await options.redis.get(keyOf(ip)).catch(() => null);
-      if (Number(failures ?? 0) < options.perMinute) return;
-      const ttl = await options.redis.pttl(keyOf(ip)).catch(() => 60_000);
+    /**
+     * Counts one failed authentication from `ip`, in one round trip; throws RATE_LIMITED (and sets
+     * Retry-After) when the address is over its budget, else returns and the caller answers 401.
+     */
+    async recordFailure(ip: string, reply: FastifyReply) {
+      const key = keyOf(ip);
+      const results = await options.redis
+        .multi()
+        .incr(key)
+        .pexpire(key, 60_000, "NX")
+        .pttl(key)
+        .exec()
+        .catch(() => null);
+      const failures = Number(results?.[0]?.[1] ?? 0);
+      if (failures <= options.perMinute) return;
+      const ttl = Number(results?.[2]?.[1] ?? 60_000);
       const retryAfter = Math.max(1, Math.ceil(ttl / 1000));
       reply.header("retry-after", String(retryAfter));
       throw new RateLimitedError(`${refusal}; retry in ${retryAfter} seconds`);
-    },
-    async recordFailure(ip: string) {
-      await options.redis
-        .multi()
-        .incr(keyOf(ip))
-        .pexpire(keyOf(ip), 60_000, "NX")
-        .exec()
-        .catch(() => {});
     },
   };
 }

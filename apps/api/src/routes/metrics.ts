@@ -29,9 +29,8 @@ export function metricsRoute(
       },
     }),
     async (request, reply) => {
-      if (!access.open) await failures?.check(request.ip, reply);
       if (!access.allows(request.headers)) {
-        await failures?.recordFailure(request.ip);
+        await failures?.recordFailure(request.ip, reply);
         reply.header("www-authenticate", 'Bearer realm="metrics"');
         throw new UnauthorizedError("an admin key or METRICS_TOKEN is required: send Authorization: Bearer <token>");
       }

@@ -328,12 +328,18 @@ describe("POST /api/task", () => {
         ["POST", "/api/tasky"],
         ["GET", "/api/nothing-here"],
         ["POST", "/api/v2/task"],
-        ["DELETE", "/api/task"],
       ] as const) {
         const response = await testApp.app.inject({ method, url, payload: method === "GET" ? undefined : {} });
         expect(response.statusCode, `${method} ${url}`).toBe(404);
         expectErrorBody(response.json());
       }
+    });
+
+    it("answers 405 with Allow for a known path and a method it does not serve", async () => {
+      const response = await testApp.app.inject({ method: "DELETE", url: "/api/task", payload: {} });
+      expect(response.statusCode).toBe(405);
+      expect(response.headers.allow).toBe("POST");
+      expectErrorBody(response.json());
     });
   });
 
@@ -465,7 +471,13 @@ describe("POST /api/task?wait=N with a worker running", () => {
 
     expect(response.statusCode).toBe(502);
     const body = response.json();
-    expect(body).toEqual({ error: expect.stringContaining("401"), task_id: expect.any(Number), status: "failed" });
+    expect(body).toEqual({
+      error: expect.stringContaining("401"),
+      code: "UPSTREAM",
+      task_id: expect.any(Number),
+      status: "failed",
+      request_id: expect.any(String),
+    });
 
     const view = (await testApp.app.inject({ method: "GET", url: `/api/task/${body.task_id}` })).json();
     expect(view).toMatchObject({ status: "failed", output: null, cost: null, attempts: 1 });
