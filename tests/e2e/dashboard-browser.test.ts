@@ -45,8 +45,8 @@ async function submit(body: Record<string, unknown>) {
   return ((await response.json()) as { task_id: number }).task_id;
 }
 
-async function newPage(): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+async function newPage(viewport = { width: 1400, height: 1000 }): Promise<Page> {
+  const page = await browser.newPage({ viewport });
   page.on("console", (message) => {
     if (message.type() !== "error") return;
     // A page answered 401 on purpose (the sign-in page for a wrong key) makes Chromium log that its
@@ -205,6 +205,36 @@ describe("the dashboard in Chromium", () => {
     const again = await page.goto(`${api.baseUrl}/dashboard/tasks`);
     expect(again?.status()).toBe(401);
     expect(await page.isVisible('input[name="key"]')).toBe(true);
+    await page.close();
+  });
+
+  it("fits a phone's 390 px on every page: nothing wider than the screen but what scrolls in its own box", async () => {
+    const page = await newPage({ width: 390, height: 844 });
+    const widths: Record<string, number> = {};
+    const measure = async (name: string) => {
+      widths[name] = await page.evaluate("document.documentElement.scrollWidth");
+      await shoot(page, `narrow-${name}`);
+    };
+    await page.goto(`${api.baseUrl}/dashboard/sign-in`);
+    await measure("sign-in");
+    await page.fill('input[name="key"]', ADMIN);
+    await Promise.all([page.waitForURL(`${api.baseUrl}/dashboard`), page.click('button[type="submit"]')]);
+    await page.goto(`${api.baseUrl}/dashboard?date=${DAY}`);
+    await page.waitForFunction("document.querySelector('#chart-money')?.width > 0");
+    await measure("overview");
+    await page.goto(`${api.baseUrl}/dashboard/tasks`);
+    await measure("tasks");
+    const id = await page.getAttribute("tr[data-task-id]", "data-task-id");
+    await page.goto(`${api.baseUrl}/dashboard/tasks/${id}`);
+    await measure("task");
+    await page.goto(`${api.baseUrl}/dashboard/users`);
+    await measure("users");
+    await page.goto(`${api.baseUrl}/dashboard/ledger?from=${DAY}&to=${DAY}`);
+    await measure("ledger");
+    await page.goto(`${api.baseUrl}/dashboard/nowhere`);
+    await measure("not-found");
+    expect(Object.keys(widths)).toHaveLength(7);
+    expect(Object.entries(widths).filter(([, width]) => width > 390)).toEqual([]);
     await page.close();
   });
 

@@ -3,3 +3,5 @@ export * from "./credits/credits.js";
 export * from "./schemas.js";
 export * from "./stripe-client.js";
 export * from "./stripe-events/apply-stripe-event.js";
+export * from "./users/create-user.js";
+export * from "./users/user-account.js";

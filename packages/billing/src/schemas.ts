@@ -1,4 +1,4 @@
-import { decimalAmount, storableText, UserIdentifier } from "@aitasks/db";
+import { decimalAmount, parseAmount, storableText, UserIdentifier } from "@aitasks/db";
 import { z } from "zod";
 
 /**
@@ -178,16 +178,36 @@ export const SubscriptionCheckoutBody = z.object(
   { error: "body must be a JSON object" },
 );
 
+/**
+ * The most credit, in US dollars, that an admin grants or takes back at once, and the furthest from
+ * zero (either way) a grant may leave a balance. A thousandth of what the credit columns hold
+ * (`numeric(24,12)`: under 10^12), so that a balance, its holds and a grant still fit when added,
+ * even by grants racing past the check; and an amount to the micro-dollar is still exact as a
+ * JSON number (a double holds 15 digits).
+ */
+export const MAX_CREDIT_USD = 1_000_000_000;
+const MAX_CREDIT = parseAmount(String(MAX_CREDIT_USD));
+/** Whether an exact amount (pico-USD) is within ±MAX_CREDIT_USD. */
+export const isWithinCreditLimit = (pico: bigint) => pico >= -MAX_CREDIT && pico <= MAX_CREDIT;
+
 /** POST /api/credits: an admin's grant (positive) or take-back (negative), to the micro-dollar. */
 export const CreditGrantBody = z.object(
   {
     user_id: UserIdentifier,
-    amount: decimalAmount("amount", { signed: true }),
+    amount: decimalAmount("amount", { signed: true }).refine(
+      // Only an amount that passed the decimal rule is compared.
+      (amount) => !/^-?\d+(\.\d+)?$/.test(amount) || isWithinCreditLimit(parseAmount(amount)),
+      `amount must be from -${MAX_CREDIT_USD} to ${MAX_CREDIT_USD} (US dollars)`,
+    ),
     reason: storableText("reason").min(1, "reason must not be empty").max(500, "reason must be at most 500 characters"),
   },
   { error: "body must be a JSON object" },
 );
 export type CreditGrantBody = z.infer<typeof CreditGrantBody>;
+
+/** POST /api/users: the user to create, by the identifier its tasks send as `user_id`. */
+export const CreateUserBody = z.object({ user_id: UserIdentifier }, { error: "body must be a JSON object" });
+export type CreateUserBody = z.infer<typeof CreateUserBody>;
 
 /** GET /api/balance: whose (an admin names the user; a user key may leave it out). */
 export const BalanceQuery = z.object({ user_id: UserIdentifier.optional() });

@@ -36,6 +36,16 @@ export const Balance = named(
 );
 export type Balance = z.infer<typeof Balance>;
 
+/** POST /api/users: a user, and its prepaid credit (zeros before any). */
+export const User = named(
+  "User",
+  Balance.extend({
+    email: z.string().nullable().describe("the email a subscription checkout gave; null: none"),
+    created_at: Timestamp,
+  }),
+);
+export type User = z.infer<typeof User>;
+
 export const CreditSource = named("CreditSource", z.enum(["payment", "invoice", "refund", "dispute", "task", "admin"]));
 export type CreditSource = z.infer<typeof CreditSource>;
 

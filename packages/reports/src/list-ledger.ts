@@ -26,6 +26,8 @@ export interface LedgerEntry {
   /** Money only: what the customer paid, in their currency, when the row books what Stripe settled. */
   originalAmount: bigint | null;
   originalCurrency: string | null;
+  /** Credit only: the reason booked with it (an admin's grant says why). */
+  reason: string | null;
 }
 
 /** The entries in order, read from the database as they are consumed. */
@@ -51,6 +53,7 @@ interface Row extends Record<string, unknown> {
   reference: string | null;
   original_amount: string | null;
   original_currency: string | null;
+  reason: string | null;
 }
 
 function toEntry(row: Row): LedgerEntry {
@@ -68,6 +71,7 @@ function toEntry(row: Row): LedgerEntry {
     reference: row.reference,
     originalAmount: row.original_amount === null ? null : parseAmount(row.original_amount),
     originalCurrency: row.original_currency,
+    reason: row.reason,
   };
 }
 
@@ -94,11 +98,11 @@ async function readPage(db: Executor, { to }: LedgerRange, position: Position): 
   const rows = await db.execute<Row>(sql`
     select e.book, e.id::text as id, (extract(epoch from e.occurred_at) * 1000)::bigint::text as occurred_ms,
       e.kind, e.category, e.amount::text as amount, e.currency, u.identifier as user_id, e.task_id::text as task_id,
-      e.reference, e.original_amount::text as original_amount, e.original_currency
+      e.reference, e.original_amount::text as original_amount, e.original_currency, e.reason
     from (
       (select 'money' as book, l.id, l.occurred_at, l.kind::text as kind, l.category::text as category,
         l.amount_usd as amount, l.currency, l.user_id, l.task_id, l.stripe_object_id as reference,
-        l.original_amount, l.original_currency
+        l.original_amount, l.original_currency, null::text as reason
       from ledger_entries l
       where l.occurred_at >= ${at}::timestamptz
         and l.occurred_at < (${to}::date + 1)::timestamp at time zone 'UTC'
@@ -107,7 +111,7 @@ async function readPage(db: Executor, { to }: LedgerRange, position: Position): 
       limit ${PAGE_ROWS})
       union all
       (select 'credit', c.id, c.occurred_at, null, c.source::text, c.amount, 'usd', c.user_id, c.task_id,
-        c.source_key, null, null
+        c.source_key, null, null, c.reason
       from credit_entries c
       where c.occurred_at >= ${at}::timestamptz
         and c.occurred_at < (${to}::date + 1)::timestamp at time zone 'UTC'

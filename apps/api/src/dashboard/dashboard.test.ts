@@ -2,12 +2,13 @@
 // signing in and out with a session cookie, what the pages show against the API's own answers,
 // and every way in that must be refused: wrong keys, forged, expired or foreign cookies, forms
 // from another site, oversized or malformed addresses, unknown pages.
-import { creditEntries, dashboardSessions, ledgerEntries, tasks, users } from "@aitasks/db";
+import { creditEntries, dashboardSessions, ledgerEntries, parseAmount, tasks, users } from "@aitasks/db";
 import { rollupReports } from "@aitasks/reports";
 import { useTestEnvironment } from "@aitasks/testing";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp } from "../testing/create-test-app.js";
+import { money, usd } from "./pages/format.js";
 
 const ADMIN = "admin-key-dashboard-0123456789";
 const OTHER_ADMIN = "admin-key-another-deployment-987654";
@@ -132,7 +133,7 @@ describe("signing in", () => {
     }
   });
 
-  it("limits wrong keys per address, and says when to come back", async () => {
+  it("limits wrong keys per address, and says when to come back; the right key still signs in", async () => {
     const limited = await createTestApp(env, {}, { ADMIN_API_KEY: ADMIN });
     try {
       const attempt = (key: string) =>
@@ -144,11 +145,15 @@ describe("signing in", () => {
           payload: form({ key }),
         });
       for (let index = 0; index < 10; index++) expect((await attempt(`wrong-${index}`)).statusCode).toBe(401);
-      const refused = await attempt(ADMIN);
+      const refused = await attempt("wrong-10");
       expectHtmlRefusal(refused, 429);
       expect(refused.body).toContain("too many wrong admin keys from this address; retry in");
       expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
       expect(refused.headers["set-cookie"]).toBeUndefined();
+      // Whoever shares the address (an office, a load balancer) is not locked out by the guesses.
+      const admitted = await attempt(ADMIN);
+      expect(admitted.statusCode, admitted.body).toBe(303);
+      expect(String(admitted.headers["set-cookie"])).toMatch(/^__Host-aitasks-session=/);
     } finally {
       await limited.close();
     }
@@ -433,6 +438,155 @@ describe("the pages", () => {
       expectHtmlRefusal(response, status);
       expect(response.body, url.slice(0, 80)).toContain(message);
     }
+  });
+});
+
+describe("signing in over plain HTTP at a name other than localhost", () => {
+  const NOTICE = 'data-notice="plain-http"';
+  const signInAt = (headers: Record<string, string>, key = ADMIN) =>
+    t.app.inject({
+      method: "POST",
+      url: "/dashboard/sign-in",
+      headers: { "content-type": FORM, ...headers },
+      payload: form({ key, next: "/dashboard/users" }),
+    });
+
+  it("says on the sign-in page that the session needs HTTPS", async () => {
+    for (const url of ["/dashboard", "/dashboard/sign-in"]) {
+      const page = await t.app.inject({ method: "GET", url, headers: { host: "tasks.example.com:5000" } });
+      expect(page.body, url).toContain(NOTICE);
+      expect(page.body).toContain("plain HTTP at <code>tasks.example.com:5000</code>");
+      expect(page.body).toContain("only over\n    HTTPS (or at localhost)");
+    }
+    // Loopback names are secure contexts to a browser; a TLS proxy says so with X-Forwarded-Proto.
+    for (const headers of [
+      { host: "localhost:5000" },
+      { host: "127.0.0.1:5000" },
+      { host: "[::1]:5000" },
+      { host: "dash.localhost" },
+      { host: "tasks.example.com", "x-forwarded-proto": "https" },
+      { host: "tasks.example.com", forwarded: "for=192.0.2.1;proto=https" },
+    ]) {
+      const page = await t.app.inject({ method: "GET", url: "/dashboard/sign-in", headers });
+      expect(page.statusCode).toBe(200);
+      expect(page.body, JSON.stringify(headers)).not.toContain(NOTICE);
+    }
+  });
+
+  it("answers a right key with the reason instead of a silent redirect back to the form", async () => {
+    const plain: Record<string, string>[] = [
+      { host: "tasks.example.com", origin: "http://tasks.example.com" },
+      { host: "192.0.2.10:5000", origin: "http://192.0.2.10:5000" },
+      // No Origin (not a browser): judged by the connection.
+      { host: "tasks.example.com" },
+    ];
+    for (const headers of plain) {
+      const response = await signInAt(headers);
+      expect(response.statusCode, JSON.stringify(headers)).toBe(200);
+      expect(response.headers.location).toBeUndefined();
+      expect(response.body).toContain("<h1>Sign-in needs HTTPS</h1>");
+      expect(response.body).toContain("The key is right, but your browser will not keep the session");
+      expect(response.body).toContain('<a href="/dashboard/users">');
+    }
+    // The browser's Origin is its own word on the scheme, whatever reached us in between.
+    for (const headers of [
+      { host: "tasks.example.com", origin: "https://tasks.example.com" },
+      { host: "localhost:5000", origin: "http://localhost:5000" },
+    ]) {
+      const response = await signInAt(headers);
+      expect(response.statusCode, JSON.stringify(headers)).toBe(303);
+      expect(response.headers.location).toBe("/dashboard/users");
+    }
+    const wrong = await signInAt({ host: "tasks.example.com", origin: "http://tasks.example.com" }, "not-the-key");
+    expectHtmlRefusal(wrong, 401);
+    expect(wrong.body).toContain("This is not an admin key.");
+    expect(wrong.body).toContain(NOTICE);
+  });
+});
+
+describe("amounts, durations, errors and reasons as an operator reads them", () => {
+  it("shows money to the cent, a non-zero amount under a cent with two digits, and the exact amount on hover", () => {
+    const pico = (amount: string) => parseAmount(amount);
+    const cases: [string, string][] = [
+      ["0", "$0.00"],
+      ["1234.5", "$1,234.50"],
+      ["19.249877", "$19.25"],
+      ["0.005", "$0.0050"],
+      ["0.0149", "$0.01"],
+      ["0.01", "$0.01"],
+      ["0.009999", "$0.010"],
+      ["0.000123", "$0.00012"],
+      ["0.000001", "$0.0000010"],
+      ["0.000000000001", "$0.000000000001"],
+      ["-0.000123", "−$0.00012"],
+      ["-1000000000", "−$1,000,000,000.00"],
+    ];
+    for (const [amount, shown] of cases) expect(usd(pico(amount)), amount).toBe(shown);
+    expect(money(pico("19.249877"), "x").text).toBe(
+      '<span class="money" data-amount="19.249877" data-figure="x" title="$19.249877">$19.25</span>',
+    );
+    expect(money(pico("2.5")).text).toBe('<span class="money" data-amount="2.50">$2.50</span>');
+  });
+
+  it("rounds the overview's cards to the cent, and never shows a sub-cent expense as $0.00", async () => {
+    const cookie = await signIn();
+    const page = (await get(`/dashboard?date=${DAY}`, cookie)).body;
+    expect(page).toContain('data-figure="daily-profit" title="$19.249877">$19.25</span>');
+    expect(page).toContain('data-figure="daily-expenses" title="$0.000123">$0.00012</span>');
+    const shown = [...page.matchAll(/data-amount="([^"]+)"[^>]*>([^<]+)<\/span>/g)].map(([, exact, text]) => ({
+      exact: parseAmount(exact!),
+      text: text!,
+    }));
+    expect(shown).toHaveLength(18);
+    for (const { exact, text } of shown) {
+      const abs = exact < 0n ? -exact : exact;
+      if (abs === 0n || abs >= parseAmount("0.01")) expect(text).toMatch(/^−?\$[\d,]+\.\d{2}$/);
+      else expect(text).toMatch(/^−?\$0\.0+[1-9]\d?$/);
+    }
+  });
+
+  it("lists each task's duration and error", async () => {
+    const cookie = await signIn();
+    const startedAt = new Date(`${DAY}T08:00:00Z`);
+    const [failed] = await t.db
+      .insert(tasks)
+      .values({
+        provider: "openai",
+        model: "gpt-4o-mini",
+        input: "fails",
+        status: "failed",
+        error: `openai: 400 the model refused <this> prompt ${"and more ".repeat(30)}`,
+        startedAt,
+        completedAt: new Date(startedAt.getTime() + 12_345),
+      })
+      .returning({ id: tasks.id });
+    const list = (await get("/dashboard/tasks?status=failed", cookie)).body;
+    expect(list).toContain("<th>Duration</th>");
+    expect(list).toContain("<th>Error</th>");
+    const row = new RegExp(`<tr data-task-id="${failed!.id}">([\\s\\S]*?)</tr>`).exec(list)?.[1] ?? "";
+    expect(row).toContain('<td class="number" data-column="duration">12.3 s</td>');
+    expect(row).toContain('title="openai: 400 the model refused &lt;this&gt; prompt and more');
+    expect(row).toMatch(/>openai: 400 the model refused &lt;this&gt; prompt (and more )+and…<\/td>/);
+    const detail = (await get(`/dashboard/tasks/${failed!.id}`, cookie)).body;
+    expect(detail).toContain("<dt>Duration</dt><dd>12.3 s</dd>");
+  });
+
+  it("shows an admin grant's reason in the ledger", async () => {
+    const cookie = await signIn();
+    const admin = { authorization: `Bearer ${ADMIN}` };
+    const call = (url: string, payload: object) => t.app.inject({ method: "POST", url, headers: admin, payload });
+    expect((await call("/api/users", { user_id: "reasons@example.com" })).statusCode).toBe(201);
+    const grant = await call("/api/credits", {
+      user_id: "reasons@example.com",
+      amount: "7",
+      reason: "goodwill <after> the outage",
+    });
+    expect(grant.statusCode, grant.body).toBe(201);
+    const today = new Date().toISOString().slice(0, 10);
+    const page = (await get(`/dashboard/ledger?from=${today}&to=${today}`, cookie)).body;
+    expect(page).toContain("<th>Reason</th>");
+    const row = /<tr>(?:(?!<\/tr>)[\s\S])*reasons@example\.com[\s\S]*?<\/tr>/.exec(page)?.[0] ?? "";
+    expect(row).toContain("<td>goodwill &lt;after&gt; the outage</td>");
   });
 });
 

@@ -8,14 +8,14 @@ import { getDailySeries, getReport, type LedgerEntry, listLedger, listUserUsage 
 import { cancelTask, getTask, listTasks, TaskFinishedError, TaskIdParams } from "@aitasks/tasks";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppDeps } from "../deps.js";
-import { describeError } from "../http/errors.js";
+import { answerMethodNotAllowed, describeError } from "../http/errors.js";
 import { parseInput } from "../http/parse-input.js";
 import { ledgerCsvFileName, toLedgerCsv } from "../views/ledger.js";
 import type { Html } from "./html.js";
 import { type Chrome, messagePage } from "./pages/layout.js";
 import { ledgerPage } from "./pages/ledger.js";
 import { overviewPage } from "./pages/overview.js";
-import { signInPage } from "./pages/sign-in.js";
+import { signedInWithoutCookiePage, signInPage } from "./pages/sign-in.js";
 import { taskPage, tasksPage } from "./pages/tasks.js";
 import { usersPage } from "./pages/users.js";
 import {
@@ -29,6 +29,7 @@ import {
   UsersQuery,
 } from "./queries.js";
 import { isSameOrigin } from "./same-origin.js";
+import { dropsSecureCookies } from "./secure-context.js";
 
 export type DashboardDeps = Pick<
   AppDeps,
@@ -90,6 +91,9 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
   });
   const sendPage = (reply: FastifyReply, status: number, body: Html) =>
     reply.code(status).type("text/html; charset=utf-8").send(body.text);
+  /** The host to name when the browser will drop the session cookie (plain HTTP, not loopback). */
+  const plainHttpHostOf = (request: FastifyRequest) =>
+    dropsSecureCookies(request) ? (request.headers.host ?? "") : undefined;
 
   app.decorateRequest("principal", null as never);
 
@@ -128,6 +132,7 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
           problem: request.headers.cookie?.includes("__Host-aitasks-session=")
             ? "Your session has ended (signed out, expired, or not valid here). Sign in again."
             : undefined,
+          plainHttpHost: plainHttpHostOf(request),
         }),
       );
     }
@@ -152,17 +157,19 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
       messagePage(status, title, message, request.principal ? { chrome: chromeOf(request) } : {}),
     );
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendPage(
-      reply,
-      404,
-      messagePage(
+  app.setNotFoundHandler(
+    (request, reply) =>
+      answerMethodNotAllowed(request, reply) ??
+      sendPage(
+        reply,
         404,
-        "Not found",
-        `The dashboard has no page ${request.url.split("?")[0]}.`,
-        request.principal ? { chrome: chromeOf(request) } : {},
+        messagePage(
+          404,
+          "Not found",
+          `The dashboard has no page ${request.url.split("?")[0]}.`,
+          request.principal ? { chrome: chromeOf(request) } : {},
+        ),
       ),
-    ),
   );
 
   // Looked up once: `npm run build` has run before the API starts (npm start, the tests' setup).
@@ -179,19 +186,28 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
   app.get("/sign-in", async (request, reply) => {
     const { next } = SignInQuery.parse(request.query ?? {});
     if (sessions.open || (await sessions.principalOf(request))) return reply.redirect(next, 303);
-    return sendPage(reply, 200, signInPage({ next }));
+    return sendPage(reply, 200, signInPage({ next, plainHttpHost: plainHttpHostOf(request) }));
   });
   app.post("/sign-in", async (request, reply) => {
-    await deps.signInFailures?.check(request.ip, reply);
     const form = SignInForm.safeParse(request.body ?? {});
     const next = SignInQuery.parse({ next: (request.body as { next?: unknown } | undefined)?.next }).next;
     if (sessions.open) return reply.redirect(next, 303);
-    if (form.success && (await sessions.signIn(reply, form.data.key))) return reply.redirect(form.data.next, 303);
-    await deps.signInFailures?.recordFailure(request.ip);
+    if (form.success && (await sessions.signIn(reply, form.data.key))) {
+      // A redirect would land back on this form, without a word, once the browser drops the cookie.
+      const host = plainHttpHostOf(request);
+      if (host === undefined) return reply.redirect(form.data.next, 303);
+      return sendPage(reply, 200, signedInWithoutCookiePage({ next: form.data.next, host }));
+    }
+    // Counted only now: the right key signs in whatever wrong ones its address sent before.
+    await deps.signInFailures?.recordFailure(request.ip, reply);
     return sendPage(
       reply,
       401,
-      signInPage({ next, problem: form.success ? "This is not an admin key." : "Enter an admin key." }),
+      signInPage({
+        next,
+        problem: form.success ? "This is not an admin key." : "Enter an admin key.",
+        plainHttpHost: plainHttpHostOf(request),
+      }),
     );
   });
   app.post("/sign-out", async (request, reply) => {

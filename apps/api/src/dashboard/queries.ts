@@ -1,4 +1,4 @@
-import { LedgerQuery, ReportQuery } from "@aitasks/reports";
+import { FIRST_DAY, LAST_DAY, LedgerQuery, ReportQuery, reportDay } from "@aitasks/reports";
 import { ListTasksQuery } from "@aitasks/tasks";
 import { z } from "zod";
 
@@ -14,9 +14,7 @@ const formObject = <Shape extends z.ZodRawShape>(shape: Shape) =>
     z.object(shape),
   );
 
-const ReportDay = ReportQuery.shape.date.unwrap();
-
-export const OverviewQuery = formObject({ date: ReportDay.optional() });
+export const OverviewQuery = formObject({ date: ReportQuery.shape.date });
 
 export const TasksQuery = formObject({
   status: ListTasksQuery.shape.status,
@@ -28,11 +26,16 @@ export const OpenTaskQuery = z.object({
   id: z.string().regex(/^[1-9]\d{0,17}$/, "a task id is a positive whole number"),
 });
 
+// A month is answered when its first day is: the reports' days bound it.
+const firstDayOf = reportDay("month");
 export const UsersQuery = formObject({
   month: z
     .string()
     .regex(/^\d{4}-(0[1-9]|1[0-2])$/, "month must be YYYY-MM")
-    .refine((month) => month >= "0001-01" && month <= "9999-11", "month must be between 0001-01 and 9999-11")
+    .refine(
+      (month) => firstDayOf.safeParse(`${month}-01`).success,
+      `month must be from ${FIRST_DAY.slice(0, 7)} to ${LAST_DAY.slice(0, 7)}`,
+    )
     .optional(),
 });
 

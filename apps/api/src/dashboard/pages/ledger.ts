@@ -20,11 +20,11 @@ export function ledgerPage(ledger: { range: LedgerRange; entries: LedgerEntry[];
 <p class="note">Every movement of money and credit from ${from} to ${to} (UTC days), oldest first.${
       ledger.more ? html` Only the first ${ledger.entries.length} are shown here; the CSV has them all.` : ""
     }</p>
-<table class="list">
-  <thead><tr><th>When</th><th>Book</th><th>Kind</th><th>Category</th><th>Amount</th><th>User</th><th>Task</th><th>Reference</th></tr></thead>
+<div class="table-scroll"><table class="list">
+  <thead><tr><th>When</th><th>Book</th><th>Kind</th><th>Category</th><th>Amount</th><th>User</th><th>Task</th><th>Reference</th><th>Reason</th></tr></thead>
   <tbody>${
     ledger.entries.length === 0
-      ? html`<tr><td colspan="8" class="empty">Nothing booked in these days.</td></tr>`
+      ? html`<tr><td colspan="9" class="empty">Nothing booked in these days.</td></tr>`
       : ledger.entries.map(
           (entry) => html`<tr>
     <td>${when(entry.occurredAt)}</td>
@@ -34,11 +34,12 @@ export function ledgerPage(ledger: { range: LedgerRange; entries: LedgerEntry[];
     <td class="number">${entry.currency === "usd" ? money(entry.amount) : html`${money(entry.amount)} ${entry.currency.toUpperCase()}`}</td>
     <td>${entry.userId ?? "–"}</td>
     <td>${entry.taskId === null ? "–" : html`<a href="/dashboard/tasks/${entry.taskId}">${entry.taskId}</a>`}</td>
-    <td>${entry.reference ?? "–"}</td>
+    <td class="reference">${entry.reference ?? "–"}</td>
+    <td>${entry.reason ?? "–"}</td>
   </tr>`,
         )
   }</tbody>
-</table>`,
+</table></div>`,
     { section: "ledger", chrome },
   );
 }

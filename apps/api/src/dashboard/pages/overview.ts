@@ -32,7 +32,7 @@ function periodCard(period: keyof typeof PERIOD_LABELS, report: Report) {
 
 function queueTable(queues: QueueJobCounts | undefined) {
   if (!queues) return html`<p class="problem">Redis did not answer: the queues' depth is unknown right now.</p>`;
-  return html`<table class="queues">
+  return html`<div class="table-scroll"><table class="queues">
   <thead><tr><th>Queue</th>${QUEUE_JOB_STATES.map((state) => html`<th>${state}</th>`)}</tr></thead>
   <tbody>${queues.map(
     ({ queue, counts }) =>
@@ -40,7 +40,7 @@ function queueTable(queues: QueueJobCounts | undefined) {
         (state) => html`<td data-state="${state}">${count(counts[state] ?? 0)}</td>`,
       )}</tr>`,
   )}</tbody>
-</table>`;
+</table></div>`;
 }
 
 /** What the charts script draws: amounts as numbers (for drawing only: the figures above are exact). */

@@ -1,11 +1,21 @@
 import { parseAmount } from "@aitasks/db";
 import { TASK_STATUSES, type TaskRecord } from "@aitasks/tasks";
 import { html } from "../html.js";
-import { count, money, when } from "./format.js";
+import { count, duration, exactMoney, money, when } from "./format.js";
 import { type Chrome, page } from "./layout.js";
 
 const amountOf = (numeric: string | null) => (numeric === null ? html`–` : money(parseAmount(numeric)));
+const exactAmountOf = (numeric: string | null) => (numeric === null ? html`–` : exactMoney(parseAmount(numeric)));
 const statusBadge = (status: string) => html`<span class="status status-${status}">${status}</span>`;
+
+/** A list shows the error's start; the whole of it is on hover and on the task's page. */
+const ERROR_SHOWN_CHARS = 120;
+const errorCell = (error: string | null) =>
+  error === null
+    ? html`<td class="error-cell">–</td>`
+    : html`<td class="error-cell" title="${error}">${
+        error.length > ERROR_SHOWN_CHARS ? `${error.slice(0, ERROR_SHOWN_CHARS - 1)}…` : error
+      }</td>`;
 
 export interface TaskFilter {
   status?: string | undefined;
@@ -38,11 +48,11 @@ export function tasksPage(
   <label>User <input type="text" name="user_id" value="${filter.user_id ?? ""}" maxlength="255"></label>
   <button type="submit">Filter</button>
 </form>
-<table class="list">
-  <thead><tr><th>Id</th><th>Status</th><th>User</th><th>Model</th><th>Created</th><th>Tokens</th><th>Cost</th><th>Charged</th></tr></thead>
+<div class="table-scroll"><table class="list">
+  <thead><tr><th>Id</th><th>Status</th><th>User</th><th>Model</th><th>Created</th><th>Duration</th><th>Tokens</th><th>Cost</th><th>Charged</th><th>Error</th></tr></thead>
   <tbody>${
     list.tasks.length === 0
-      ? html`<tr><td colspan="8" class="empty">No tasks.</td></tr>`
+      ? html`<tr><td colspan="10" class="empty">No tasks.</td></tr>`
       : list.tasks.map(
           (task) => html`<tr data-task-id="${task.id}">
     <td><a href="/dashboard/tasks/${task.id}">${task.id}</a></td>
@@ -50,13 +60,15 @@ export function tasksPage(
     <td>${task.userIdentifier ?? "–"}</td>
     <td>${task.provider} ${task.model}</td>
     <td>${when(task.createdAt)}</td>
+    <td class="number" data-column="duration">${duration(task.startedAt, task.completedAt)}</td>
     <td class="number">${task.tokensUsed === null ? "–" : count(task.tokensUsed)}</td>
     <td class="number">${amountOf(task.costUsd)}</td>
     <td class="number">${amountOf(task.chargedUsd)}</td>
+    ${errorCell(task.error)}
   </tr>`,
         )
   }</tbody>
-</table>
+</table></div>
 ${list.nextCursor ? html`<p><a class="next" href="/dashboard/tasks?${next.toString()}">Older tasks →</a></p>` : ""}`,
     { section: "tasks", chrome },
   );
@@ -73,15 +85,16 @@ export function taskPage(task: TaskRecord, chrome: Chrome, notice?: string) {
     ["Created", when(task.createdAt)],
     ["Started", when(task.startedAt)],
     ["Finished", when(task.completedAt)],
+    ["Duration", duration(task.startedAt, task.completedAt)],
     [
       "Tokens (prompt + completion)",
       task.tokensUsed === null
         ? "–"
         : `${count(task.tokensUsed)} (${task.promptTokens ?? 0} + ${task.completionTokens ?? 0})`,
     ],
-    ["Provider cost", amountOf(task.costUsd)],
-    ["Charged", amountOf(task.chargedUsd)],
-    ["Held", amountOf(task.holdUsd)],
+    ["Provider cost", exactAmountOf(task.costUsd)],
+    ["Charged", exactAmountOf(task.chargedUsd)],
+    ["Held", exactAmountOf(task.holdUsd)],
     ["Callback", task.callbackUrl ?? "–"],
   ];
   return page(

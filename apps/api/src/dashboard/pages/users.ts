@@ -17,7 +17,7 @@ export function usersPage(
   </form>
 </div>
 <p class="note">Credit now; usage of ${usage.start} – ${usage.end} (tasks completed and provider calls made then). Largest charges first, at most ${usage.limit} users.</p>
-<table class="list">
+<div class="table-scroll"><table class="list">
   <thead><tr><th>User</th><th>Email</th><th>Balance</th><th>Held</th><th>Available</th><th>Tasks</th><th>Tokens</th><th>Charged</th><th>Provider cost</th><th>Margin</th></tr></thead>
   <tbody>${
     usage.users.length === 0
@@ -37,7 +37,7 @@ export function usersPage(
   </tr>`,
         )
   }</tbody>
-</table>`,
+</table></div>`,
     { section: "users", chrome },
   );
 }

@@ -225,7 +225,14 @@ describe("GET /api/report/:report_type", () => {
       end: "2024-02-29",
     });
     expect((await get("/api/report/monthly?date=2025-02-10")).json()).toMatchObject({ end: "2025-02-28" });
-    expect((await get("/api/report/daily?date=0001-01-01")).json()).toMatchObject({ date: "0001-01-01", income: 0 });
+    // The first and the last day answered, and the periods that hold them.
+    expect((await get("/api/report/monthly?date=1970-01-01")).json()).toMatchObject({ date: "1970-01-01", income: 0 });
+    expect((await get("/api/report/weekly?date=1970-01-01")).json()).toMatchObject({
+      start: "1969-12-29",
+      end: "1970-01-04",
+    });
+    expect((await get("/api/report/weekly?date=9999-12-26")).json()).toMatchObject({ end: "9999-12-26" });
+    expect((await get("/api/report/monthly?date=9999-12-26")).json()).toMatchObject({ end: "9999-12-31" });
   });
 
   it.each([
@@ -238,6 +245,10 @@ describe("GET /api/report/:report_type", () => {
     // JS parses year 0000; Postgres has none, so it must be refused before the query.
     ["/api/report/daily?date=0000-01-01", /date/],
     ["/api/report/weekly?date=9999-12-31", /date/],
+    // JS reads years 0 to 99 as 1900 to 1999: the month of 0001-01-01 was answered as 1901's.
+    ["/api/report/monthly?date=0001-01-01", /^date must be a day from 1970-01-01 to 9999-12-26$/],
+    ["/api/report/daily?date=1969-12-31", /^date must be a day from 1970-01-01 to 9999-12-26$/],
+    ["/api/report/daily?date=9999-12-27", /^date must be a day from 1970-01-01 to 9999-12-26$/],
     ["/api/report/weekly?date=yesterday", /date/],
     ["/api/report/daily?date=2025-1-5", /date/],
     ["/api/report/daily?date=2025-01-15T00:00:00Z", /date/],
