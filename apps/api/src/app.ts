@@ -3,12 +3,13 @@ import Fastify, { type FastifyBaseLogger } from "fastify";
 import { dashboardRoutes } from "./dashboard/dashboard.js";
 import { queueBoardRoutes } from "./dashboard/queue-board.js";
 import type { AppDeps } from "./deps.js";
+import { collectAllowedMethods } from "./http/allowed-methods.js";
 import { BODY_LIMIT_BYTES, useUnreadBodyDiscard } from "./http/body-limit.js";
 import { handleClientError, handleError, handleNotFound } from "./http/errors.js";
 import { useIdempotencyKeys } from "./http/idempotency.js";
 import { useStrictUtf8Json } from "./http/json-body.js";
 import { collectRoutes } from "./http/openapi.js";
-import { requestIdOf } from "./http/request-id.js";
+import { requestIdOf, useRequestIdHeader } from "./http/request-id.js";
 import { useSecurityHeaders } from "./http/security-headers.js";
 import { authenticate } from "./plugins/authenticate.js";
 import { useHttpMetrics } from "./plugins/http-metrics.js";
@@ -31,6 +32,7 @@ import { listTasksRoute } from "./routes/tasks/list-tasks.js";
 import { submitBatchRoute } from "./routes/tasks/submit-batch.js";
 import { submitTaskRoute } from "./routes/tasks/submit-task.js";
 import { taskEventsRoute } from "./routes/tasks/task-events.js";
+import { createUserRoute } from "./routes/users/create-user.js";
 import { stripeWebhookRoutes } from "./routes/webhooks/stripe-webhook.js";
 
 /** Builds the HTTP app around its dependencies. It never listens: main.ts does, tests inject. */
@@ -43,11 +45,16 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
     genReqId: requestIdOf,
     // Answer 503 to requests arriving while the server drains, instead of accepting new work.
     return503OnClosing: true,
+    // Per-address limits count the client behind a load balancer, not the balancer (TRUST_PROXY).
+    trustProxy: deps.trustProxy,
     clientErrorHandler: handleClientError,
     childLoggerFactory: taskChildLogger,
   });
   // Before any route: GET /openapi.json documents every route registered from here on.
   const routes = collectRoutes(app);
+  // Before any route too: a known path asked with another method answers 405 with Allow.
+  collectAllowedMethods(app);
+  useRequestIdHeader(app);
   useHttpMetrics(app, deps.metrics.http);
   // JSON in and out (SPEC): a text/plain body is refused with 415 instead of reaching the routes as a string.
   app.removeContentTypeParser("text/plain");
@@ -97,6 +104,7 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
           createMicroCheckoutRoute(authenticated, deps);
           keyRoutes(authenticated, deps);
           creditRoutes(authenticated, deps);
+          createUserRoute(authenticated, deps);
         });
       },
       { prefix },

@@ -73,10 +73,18 @@ export const SubmitQuery = z.object({
     .optional(),
 });
 
-/** A path parameter `:id` of one of our tables, named in its error as `what`. */
+/**
+ * A path parameter `:id` of one of our tables, named in its error as `what`: the URL's digits (at
+ * most 15, as POSITIVE_ID allows), read as an integer. The OpenAPI document shows the integer (the
+ * pipe's output): a client holds ids as the numbers answers carry.
+ */
 export const idParams = (what: string) =>
   z.object({
-    id: z.string().regex(POSITIVE_ID, `${what} must be a positive integer`).transform(Number),
+    id: z
+      .string()
+      .regex(POSITIVE_ID, `${what} must be a positive integer`)
+      .transform(Number)
+      .pipe(z.int().min(1).max(999_999_999_999_999)),
   });
 
 export const TaskIdParams = idParams("task id");

@@ -39,10 +39,10 @@ export function collectRoutes(app: FastifyInstance): readonly RegisteredRoute[] 
 /** The routes `collectRoutes` saw on `app`, documented or not. */
 export const registeredRoutes = (app: FastifyInstance): readonly RegisteredRoute[] => registered.get(app) ?? [];
 
-/** `/api/v1/task/:id` → `/api/task/{id}`: the document lists each route once, under `/api`. */
-export function documentedPath(url: string): string {
-  return url.replace(/^\/api\/v1(?=\/|$)/, "/api").replace(/:(\w+)/g, "{$1}");
-}
+/** `/api/task/:id` → `/api/task/{id}`. */
+const documentedPath = (url: string) => url.replace(/:(\w+)/g, "{$1}");
+
+const V1 = /^\/api\/v1(\/|$)/;
 
 type Json = Record<string, unknown>;
 const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
@@ -108,10 +108,14 @@ function responsesOf(route: RouteContract): Json {
   return responses;
 }
 
-/** Path, query and header parameters: the first from the URL, typed by the params schema. */
+/**
+ * Path, query and header parameters: the first from the URL, typed by the params schema's output
+ * (an id is the integer the route reads, not the digits the URL spells it with: OpenAPI serializes
+ * a path parameter's value into the URL itself).
+ */
 function parametersOf(url: string, route: RouteContract): Json[] {
   const parameters: Json[] = [];
-  const params = route.params ? jsonSchemaOf(route.params, "input") : {};
+  const params = route.params ? jsonSchemaOf(route.params, "output") : {};
   const paramProperties = (params.properties ?? {}) as Record<string, Json>;
   for (const [, name] of url.matchAll(/:(\w+)/g)) {
     parameters.push({ name, in: "path", required: true, schema: paramProperties[name!] ?? { type: "string" } });
@@ -159,35 +163,93 @@ function operationOf(url: string, route: RouteContract): Json {
   };
 }
 
+/**
+ * `/api/v1` is the versioned name of `/api`: its operations are listed under their own paths (as
+ * Prism, the validating proxy, routes requests by `paths` alone and ignores a server's base path),
+ * with their own ids and a tag of their own, so that a generated client keeps them apart.
+ */
+function aliasOperationOf(operation: Json): Json {
+  return {
+    ...operation,
+    operationId: `${operation.operationId}V1`,
+    tags: ["v1"],
+    summary: `${operation.summary} (/api/v1)`,
+  };
+}
+
+/** Fastify answers HEAD wherever it answers GET: GET's answers, headers only. */
+function headOperationOf(get: Json): Json {
+  const { description: _, ...operation } = get;
+  const responses = Object.entries(get.responses as Record<string, Json>).map(([status, answer]) => {
+    const { content: __, ...headersOnly } = answer;
+    return [status, headersOnly];
+  });
+  return {
+    ...operation,
+    operationId: `${get.operationId}Head`,
+    summary: `${get.summary}: its headers only (HEAD)`,
+    responses: Object.fromEntries(responses),
+  };
+}
+
+/**
+ * `additionalProperties: {}` (zod's loose objects) says what its absence says: anything else is
+ * allowed. Left out, it no longer has swagger-ui invent `additionalProp1..3` in every example.
+ */
+function withoutEmptyAdditionalProperties(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutEmptyAdditionalProperties);
+  if (typeof node !== "object" || node === null) return node;
+  const entries = Object.entries(node).filter(
+    ([key, value]) =>
+      !(key === "additionalProperties" && typeof value === "object" && value && Object.keys(value).length === 0),
+  );
+  return Object.fromEntries(entries.map(([key, value]) => [key, withoutEmptyAdditionalProperties(value)]));
+}
+
 const DESCRIPTION = `Runs AI prompts on OpenAI or Mistral asynchronously: submit a task, then poll it, wait for it,
-or follow its events. Every \`/api/...\` path is also served under \`/api/v1/...\` (the versioned
-name of the same contract), and every GET also answers HEAD. With \`ADMIN_API_KEY\` set, every
-\`/api\` route except the Stripe webhook needs a key (\`Authorization: Bearer <key>\` or
-\`X-API-Key\`); without it the API runs open. Errors are \`{"error", "code", "request_id"}\`:
-docs/errors.md lists every code.`;
+or follow its events. Every \`/api/...\` path is also served under \`/api/v1/...\`, the versioned
+name of the same contract, listed under the tag \`v1\`. Every GET also answers HEAD; a method a path
+does not list answers 405 with \`Allow\`. With \`ADMIN_API_KEY\` set, every API route
+except the Stripe webhook needs a key (\`Authorization: Bearer <key>\` or \`X-API-Key\`); without
+it the API runs open. Errors are \`{"error", "code", "request_id"}\`: docs/errors.md lists every code.`;
+
+const TAGS = {
+  Tasks: "Submit tasks, follow them, cancel them, list them",
+  Reports: "Income, expenses, usage and the ledger",
+  Credit: "Prepaid credit: balances and grants",
+  Users: "The users that keys, tasks and credit belong to (an admin's)",
+  Payments: "Stripe Checkout sessions for a subscription or for credit",
+  Keys: "API keys (an admin's)",
+  Webhooks: "Called by Stripe, not by clients",
+  Service: "Health, metrics and this document",
+  v1: "The same operations under /api/v1, the versioned name of /api",
+} satisfies Record<RouteContract["tag"] | "v1", string>;
 
 /** The OpenAPI 3.1 document of the documented routes among `routes`. */
 export function buildOpenApiDocument(routes: readonly RegisteredRoute[]): Json {
   const paths: Record<string, Json> = {};
-  const gets = new Set(routes.filter((route) => route.method === "GET").map((route) => route.url));
+  const heads = new Set(routes.filter((route) => route.method === "HEAD").map((route) => route.url));
   for (const route of routes) {
-    // /api/v1 is an alias of /api, and a GET has a HEAD twin: each operation is listed once.
-    if (!route.contract || /^\/api\/v1(\/|$)/.test(route.url)) continue;
-    if (route.method === "HEAD" && gets.has(route.url)) continue;
+    if (!route.contract || route.method === "HEAD") continue;
     const path = documentedPath(route.url);
     paths[path] ??= {};
-    paths[path][route.method.toLowerCase()] = operationOf(route.url, route.contract);
+    const written = operationOf(route.url, route.contract);
+    const operation = V1.test(route.url) ? aliasOperationOf(written) : written;
+    paths[path][route.method.toLowerCase()] = operation;
+    if (route.method === "GET" && heads.has(route.url)) paths[path].head = headOperationOf(operation);
   }
   const { schemas } = z.toJSONSchema(contractSchemas, {
     target: "draft-2020-12",
     io: "output",
     uri: (id) => `#/components/schemas/${id}`,
   });
-  return {
+  return withoutEmptyAdditionalProperties({
     openapi: "3.1.1",
     info: { title: "AI task service", version: "1", description: DESCRIPTION },
+    // Relative: the origin the document is served from.
+    servers: [{ url: "/", description: "this service" }],
     security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
-    tags: ["Tasks", "Reports", "Credit", "Payments", "Keys", "Webhooks", "Service"].map((name) => ({ name })),
+    tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
     paths,
     components: {
       schemas: tidySchema(schemas),
@@ -196,5 +258,5 @@ export function buildOpenApiDocument(routes: readonly RegisteredRoute[]): Json {
         apiKeyHeader: { type: "apiKey", in: "header", name: "X-API-Key", description: "The same key, in X-API-Key." },
       },
     },
-  };
+  }) as Json;
 }

@@ -20,7 +20,7 @@ import { z } from "zod";
 export interface RouteContract {
   /** The OpenAPI operationId, a verb: what a generated client names the call. Unique. */
   id: string;
-  tag: "Tasks" | "Reports" | "Credit" | "Payments" | "Keys" | "Webhooks" | "Service";
+  tag: "Tasks" | "Reports" | "Credit" | "Users" | "Payments" | "Keys" | "Webhooks" | "Service";
   summary: string;
   description?: string;
   /**
@@ -48,7 +48,7 @@ export interface Answer {
   /** Other media types the answer may come as, with the schema of each (a string when omitted). */
   content?: Record<string, z.ZodType | undefined>;
   headers?: readonly ResponseHeaderName[];
-  /** The route sends this answer as a stream of its own making: the serializer never sees it. */
+  /** The route sends this answer already written (a stream, or text it built): the serializer never sees it. */
   streamed?: boolean;
 }
 

@@ -58,6 +58,17 @@ function assetOf(file: string): { body: Buffer | string; type: string } | undefi
 
 const DocsAssetParams = z.object({ file: z.string().describe("start.js, swagger-ui-bundle.js or swagger-ui.css") });
 
+/** What `GET /openapi.json` answers, in outline: the document says the rest of itself. */
+const OpenApiDocument = z
+  .looseObject({
+    openapi: z.string().describe("3.1.x"),
+    info: z.looseObject({ title: z.string(), version: z.string() }),
+    servers: z.array(z.looseObject({ url: z.string() })),
+    paths: z.record(z.string(), z.looseObject({})),
+    components: z.looseObject({}),
+  })
+  .describe("An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.1)");
+
 /**
  * `GET /openapi.json` and the browsable `GET /docs`. Both are public, like /health: they describe
  * the API and show no data, and the API's own routes still ask for their keys. The document is
@@ -76,7 +87,8 @@ export function docsRoutes(app: FastifyInstance, routes: readonly RegisteredRout
       tag: "Service",
       summary: "This document (OpenAPI 3.1)",
       access: "public",
-      responses: { 200: { description: "the OpenAPI document", content: { "application/json": undefined } } },
+      // The document is sent as the text built at start: the serializer has nothing to do with it.
+      responses: { 200: { description: "the OpenAPI document", schema: OpenApiDocument, streamed: true } },
     }),
     async (_request, reply) => reply.type("application/json; charset=utf-8").send(document),
   );

@@ -1,16 +1,28 @@
-import { useTestEnvironment } from "@aitasks/testing";
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { ERROR_CODES } from "@aitasks/contract";
+import { repoRoot, useTestEnvironment } from "@aitasks/testing";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { documentedPath, registeredRoutes } from "../../http/openapi.js";
+import { registeredRoutes } from "../../http/openapi.js";
 import { createTestApp } from "../../testing/create-test-app.js";
 
 const env = useTestEnvironment();
 type TestApp = Awaited<ReturnType<typeof createTestApp>>;
 let t: TestApp;
 type Operation = { operationId: string };
-let document: { openapi: string; paths: Record<string, Record<string, Operation>> };
+type Server = { url: string };
+let document: {
+  openapi: string;
+  servers: Server[];
+  paths: Record<string, Record<string, Operation> & { servers?: Server[] }>;
+  components: { schemas: Record<string, { enum?: string[] }> };
+};
 
 const DOCUMENT_ID = "https://aitasks.test/openapi.json";
 /** JSON Pointer escaping (RFC 6901). */
@@ -35,15 +47,56 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 describe("GET /openapi.json", () => {
-  it("documents every registered route", () => {
+  it("documents every registered route, under /api and /api/v1 alike, HEAD included, and nothing else", () => {
     const undocumented = registeredRoutes(t.app)
       .filter((route) => !route.contract)
       .map((route) => `${route.method} ${route.url}`);
     expect(undocumented).toEqual([]);
-    const operations = registeredRoutes(t.app).filter((route) => route.method !== "HEAD");
-    expect(operations.length).toBeGreaterThan(20);
-    for (const route of operations) {
-      expect(document.paths[documentedPath(route.url)]?.[route.method.toLowerCase()], route.url).toBeDefined();
+    const served = registeredRoutes(t.app).map((route) => `${route.method} ${route.url}`);
+    expect(served.length).toBeGreaterThan(40);
+    // Each operation at each of its servers, as the URL a client calls (Fastify's `:name` for `{name}`).
+    const documented = Object.entries(document.paths).flatMap(([path, item]) =>
+      (item.servers ?? document.servers).flatMap((server) =>
+        Object.keys(item)
+          .filter((key) => key !== "servers")
+          .map(
+            (method) => `${method.toUpperCase()} ${server.url.replace(/\/$/, "")}${path.replace(/\{(\w+)\}/g, ":$1")}`,
+          ),
+      ),
+    );
+    expect([...documented].sort()).toEqual([...served].sort());
+  });
+
+  it("lists every error code of the contract's table, and requires code and request_id", () => {
+    expect(document.components.schemas.ErrorCode?.enum).toEqual(Object.keys(ERROR_CODES));
+    expect(document.components.schemas.Error).toMatchObject({
+      required: ["error", "code", "request_id"],
+      additionalProperties: false,
+    });
+    expect(JSON.stringify(document)).not.toContain('"additionalProperties":{}');
+  });
+
+  it("passes @redocly/cli lint's recommended rules with no error, offline", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "openapi-lint-"));
+    try {
+      const file = join(dir, "openapi.json");
+      await writeFile(file, JSON.stringify(document));
+      // Run from the temporary folder, so that no redocly.yaml but the recommended rules applies;
+      // nothing is sent anywhere (telemetry and the update check off).
+      const { stdout } = await promisify(execFile)(
+        join(repoRoot, "node_modules/.bin/redocly"),
+        ["lint", file, "--format=json", "--extends=recommended"],
+        {
+          cwd: dir,
+          env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
+          timeout: 60_000,
+        },
+      );
+      const report = JSON.parse(stdout) as { totals: { errors: number }; problems: { severity: string }[] };
+      expect(report.problems.filter((problem) => problem.severity === "error")).toEqual([]);
+      expect(report.totals.errors).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
@@ -56,8 +109,11 @@ describe("GET /openapi.json", () => {
 
   it("gives operation ids that are unique", () => {
     const ids = Object.values(document.paths).flatMap((item) =>
-      Object.values(item).map((operation) => operation.operationId),
+      Object.entries(item)
+        .filter(([key]) => key !== "servers")
+        .map(([, operation]) => (operation as Operation).operationId),
     );
+    expect(ids.every((id) => typeof id === "string")).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
   });
 

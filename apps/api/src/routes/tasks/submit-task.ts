@@ -100,10 +100,22 @@ export function submitTaskRoute(
       }
       if (task.status === "completed") return reply.code(200).send(toCompletedAnswer(task));
       if (task.status === "failed") {
-        return reply.code(502).send({ error: task.error ?? "the task failed", task_id: task.id, status: task.status });
+        return reply.code(502).send({
+          error: task.error ?? "the task failed",
+          code: "UPSTREAM",
+          task_id: task.id,
+          status: task.status,
+          request_id: request.id,
+        });
       }
       if (task.status === "canceled") {
-        return reply.code(409).send({ error: "the task was canceled", task_id: task.id, status: task.status });
+        return reply.code(409).send({
+          error: "the task was canceled",
+          code: "CONFLICT",
+          task_id: task.id,
+          status: task.status,
+          request_id: request.id,
+        });
       }
       return reply.code(202).header("retry-after", "1").send(toSubmitted(task));
     },

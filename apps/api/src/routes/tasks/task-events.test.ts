@@ -9,6 +9,7 @@ import {
   startWorkerProcess,
   useTestEnvironment,
 } from "@aitasks/testing";
+import { EventSource } from "eventsource";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp } from "../../testing/create-test-app.js";
 
@@ -165,7 +166,7 @@ describe("GET /api/task/:id/events", () => {
     expect(last(stream.events)).toMatchObject({ id, status: "completed", output: "answer to: plain task" });
   });
 
-  it("a finished task gets its final status and the stream ends; resuming after the end sends nothing", async () => {
+  it("a finished task gets its final status and the stream ends; a reconnect after the end is 204", async () => {
     const id = await submit({ prompt: "finished before anyone listened" });
     const done = await events(urlA, id);
     await done.finished(30_000);
@@ -175,8 +176,49 @@ describe("GET /api/task/:id/events", () => {
     expect(again.events[0]).toMatchObject({ id: "end", event: "status", data: { id, status: "completed" } });
 
     const after = await events(urlB, id, { "last-event-id": "end" });
-    expect(await after.finished()).toBe(true);
+    expect(after.status).toBe(204);
+    expect(after.headers.get("content-type")).toBeNull();
     expect(after.events).toEqual([]);
+  });
+
+  it("a standard EventSource (the eventsource package) follows a task to its end, then stops: 204 to its reconnect", async () => {
+    const id = await submit({ prompt: "slow: follow me with EventSource", stream: true });
+    const answered: number[] = [];
+    const sentIds: (string | null)[] = [];
+    const source = new EventSource(`${urlA}/api/task/${id}/events`, {
+      fetch: async (input, init) => {
+        sentIds.push(new Headers(init?.headers).get("last-event-id"));
+        const response = await fetch(input, { ...init, headers: { ...init?.headers, ...auth() } });
+        answered.push(response.status);
+        return response;
+      },
+    });
+    const received: { id: string; event: string; data: { status?: string; text?: string } }[] = [];
+    for (const type of ["status", "delta"]) {
+      source.addEventListener(type, (event) =>
+        received.push({ id: event.lastEventId, event: type, data: JSON.parse(event.data) }),
+      );
+    }
+    // It stops by itself (CLOSED after a 204); a client that reconnects on is stopped here after a few tries.
+    await new Promise<void>((resolve) => {
+      source.addEventListener("error", () => {
+        if (source.readyState === EventSource.CLOSED || answered.length > 4) resolve();
+      });
+    });
+    const closedByItself = source.readyState === EventSource.CLOSED;
+    source.close();
+
+    expect(answered).toEqual([200, 204]);
+    expect(closedByItself).toBe(true);
+    // The reconnect named the last event it had: the final status.
+    expect(sentIds).toEqual([null, "end"]);
+    expect(received.at(-1)).toMatchObject({ id: "end", event: "status", data: { status: "completed" } });
+    expect(
+      received
+        .filter((event) => event.event === "delta")
+        .map((event) => event.data.text)
+        .join(""),
+    ).toBe(PIECES.join(""));
   });
 
   it("sends heartbeats while nothing happens, and ends with the canceled status when the task is canceled elsewhere", async () => {
@@ -199,6 +241,8 @@ describe("GET /api/task/:id/events", () => {
     const bob = await events(urlA, id, {}, userKeys.bob);
     expect(bob.status).toBe(404);
     expect(await bob.json()).toMatchObject({ error: `task ${id} not found`, code: "NOT_FOUND" });
+    const bobAfterTheEnd = await events(urlA, id, { "last-event-id": "end" }, userKeys.bob);
+    expect(bobAfterTheEnd.status).toBe(404);
     const alice = await events(urlA, id, {}, userKeys.alice);
     expect(alice.status).toBe(200);
     expect(await alice.finished(30_000)).toBe(true);

@@ -1,4 +1,4 @@
-import { applyStripeEvent, verifyStripeEvent } from "@aitasks/billing";
+import { applyStripeEvent, StripeEventEnvelope, verifyStripeEvent } from "@aitasks/billing";
 import { WebhookReceived } from "@aitasks/contract";
 import type { FastifyInstance } from "fastify";
 import type { AppDeps } from "../../deps.js";
@@ -23,6 +23,8 @@ export async function stripeWebhookRoutes(
       summary: "Stripe's events (payments, invoices, subscriptions, refunds, disputes)",
       description: "Called by Stripe, not by clients: the raw body is checked against its Stripe-Signature.",
       access: "stripe",
+      // What the route reads of the event; Stripe's other fields are allowed and passed over.
+      body: StripeEventEnvelope,
       headers: ["Stripe-Signature"],
       responses: {
         200: { description: "taken: applied now, before, or not a type handled", schema: WebhookReceived },
