@@ -1,6 +1,9 @@
+import { defaultServerConditions } from "vite";
 import { configDefaults, defineConfig } from "vitest/config";
 
 export default defineConfig({
+  // Workspace packages built for npm (packages/client) export their sources under this condition.
+  ssr: { resolve: { conditions: ["@aitasks/source", ...defaultServerConditions] } },
   test: {
     include: ["apps/**/*.test.ts", "packages/**/*.test.ts", "tests/**/*.test.ts"],
     // The heavy fault-injection suites run with `npm run test:chaos` (and in .ci/run).

@@ -5,7 +5,8 @@
 // - tests/, bench/ or scripts/ reaching into an app's sources instead of its declared exports
 //   (`@aitasks/api/testing`) or its processes, and bench/ importing tests/;
 // - a workspace importing a workspace package it does not declare in its package.json
-//   (`dependencies`; `devDependencies` will do for test files).
+//   (`dependencies`; `devDependencies` will do for test files, and for type-only imports, which
+//   compiling erases: packages/client is published with those types written out).
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,7 +44,7 @@ function* sourceFiles(folder) {
 }
 
 const IMPORT =
-  /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[\w*{}\s,$]+\s+from\s+)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+  /(?:^|[\s;])(?:import|export)\s+(type\s+)?(?:[\w*{}\s,$]+\s+from\s+)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
 
 function resolveFile(path) {
   for (const candidate of [
@@ -65,7 +66,9 @@ function resolveImport(from, specifier) {
   if (!match) return {};
   const workspace = workspaces.get(match[1]);
   if (!workspace) return { problem: `imports ${specifier}, which is no workspace` };
-  const target = workspace.exports[match[2] ? `.${match[2]}` : "."];
+  const exported = workspace.exports[match[2] ? `.${match[2]}` : "."];
+  // A package built for npm exports its sources to the workspace under a condition of its own.
+  const target = typeof exported === "object" ? exported?.["@aitasks/source"] : exported;
   if (!target) return { problem: `imports ${specifier}, which ${match[1]} does not export` };
   return { file: resolveFile(join(workspace.folder, target)), workspaceName: match[1] };
 }
@@ -87,7 +90,7 @@ for (const top of SCANNED) {
     const text = readFileSync(file, "utf8");
     const from = areaOf(file);
     const edges = [];
-    for (const [, staticSpecifier, dynamicSpecifier] of text.matchAll(IMPORT)) {
+    for (const [, typeOnly, staticSpecifier, dynamicSpecifier] of text.matchAll(IMPORT)) {
       const specifier = staticSpecifier ?? dynamicSpecifier;
       const { file: target, workspaceName, problem } = resolveImport(file, specifier);
       const where = relative(root, file);
@@ -106,7 +109,8 @@ for (const top of SCANNED) {
       if (from.name === "bench" && to.name === "tests") problems.push(`${where}: bench imports tests/ (${specifier})`);
       if (workspaceName && from.kind !== "outside" && workspaceName !== from.name) {
         const declared =
-          from.dependencies.has(workspaceName) || (isTestFile(file) && from.devDependencies.has(workspaceName));
+          from.dependencies.has(workspaceName) ||
+          ((isTestFile(file) || typeOnly) && from.devDependencies.has(workspaceName));
         if (!declared)
           problems.push(`${where}: imports ${workspaceName}, which ${from.name}'s package.json does not declare`);
       }

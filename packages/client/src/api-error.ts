@@ -1,4 +1,11 @@
-import type { ErrorAnswer } from "@aitasks/contract";
+import type { ErrorAnswer, ErrorCode } from "./api-types.js";
+
+/**
+ * An error answer as the client reads it: the API's `ErrorAnswer` with the fields some errors add
+ * (`available`, `task_id`, ...), or only the words of an answer that is not the API's (a proxy's
+ * page), which has no `code` or `request_id`.
+ */
+export type ErrorBody = Partial<ErrorAnswer> & { error: string; [field: string]: unknown };
 
 /**
  * `Retry-After` (RFC 9110 §10.2.3) in milliseconds from `now`: delay-seconds or an HTTP-date;
@@ -22,16 +29,16 @@ export class ApiError extends Error {
   override readonly name = "ApiError";
   /** The HTTP status. */
   readonly status: number;
-  readonly code: string | undefined;
+  readonly code: ErrorCode | undefined;
   /** The answer's `error`: what went wrong, in words (the same as `message`). */
   readonly error: string;
   readonly requestId: string | undefined;
-  readonly body: ErrorAnswer;
+  readonly body: ErrorBody;
   /** How long the API asked the client to wait before trying again (`Retry-After`), in ms. */
   readonly retryAfterMs: number | undefined;
   readonly headers: Headers;
 
-  constructor(status: number, body: ErrorAnswer, headers: Headers) {
+  constructor(status: number, body: ErrorBody, headers: Headers) {
     super(body.error);
     this.status = status;
     this.code = body.code;
@@ -45,11 +52,11 @@ export class ApiError extends Error {
   /** The error of `response`, whose body is read: the API's JSON, or (from a proxy, say) its text. */
   static async from(response: Response): Promise<ApiError> {
     const text = await response.text().catch(() => "");
-    let body: ErrorAnswer | undefined;
+    let body: ErrorBody | undefined;
     try {
       const parsed: unknown = JSON.parse(text);
       if (parsed && typeof parsed === "object" && typeof (parsed as { error?: unknown }).error === "string") {
-        body = parsed as ErrorAnswer;
+        body = parsed as ErrorBody;
       }
     } catch {
       // Not JSON: described below.

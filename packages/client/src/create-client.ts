@@ -1,34 +1,35 @@
+import { ApiError } from "./api-error.js";
 import type {
   ApiKey,
   ApiKeyList,
   Balance,
+  BalanceQuery,
   CheckoutSession,
   CompletedTask,
   CreatedApiKey,
+  CreateTaskBody,
   CreditGrant,
+  CreditGrantBody,
   Health,
   Ledger,
+  LedgerQuery,
+  ListTasksQuery,
+  MicroCheckoutBody,
   Report,
+  ReportQuery,
   ReportType,
   Stats,
   SubmittedBatch,
   SubmittedTask,
+  SubscriptionCheckoutBody,
+  TaskCallbacks,
   TaskList,
+  TaskListItem,
   TaskView,
-} from "@aitasks/contract";
-import { ApiError } from "./api-error.js";
+} from "./api-types.js";
 import { isRetryable, type RetryOptions, sleep, withRetries } from "./retry.js";
 import { readServerSentEvents, ServerSentEventParser } from "./server-sent-events.js";
-import type {
-  CreateTaskBody,
-  CreditGrantBody,
-  LedgerQuery,
-  ListTasksQuery,
-  MicroCheckoutBody,
-  ReportQuery,
-  TaskCallbacks,
-  TaskEvent,
-} from "./types.js";
+import type { TaskEvent } from "./types.js";
 
 export interface ClientOptions {
   /** Where the API is: `https://tasks.example.com` (a path prefix is kept). */
@@ -199,7 +200,10 @@ export function createClient(options: ClientOptions) {
    * answers 5xx or 429) is opened again after the stream's `retry:` delay (or `Retry-After`), with
    * `Last-Event-ID`, so that no event is lost or repeated; a 4xx answer throws its ApiError.
    */
-  async function* events(id: number, { lastEventId, signal, maxReconnects = 10 }: EventsOptions = {}) {
+  async function* events(
+    id: number,
+    { lastEventId, signal, maxReconnects = 10 }: EventsOptions = {},
+  ): AsyncGenerator<TaskEvent, void, undefined> {
     const path = `/api/v1/task/${id}/events`;
     let position = lastEventId ?? "";
     let reconnectMs = DEFAULT_RECONNECT_MS;
@@ -270,7 +274,7 @@ export function createClient(options: ClientOptions) {
 
   return {
     /** GET /health: the answer, healthy (200) or not (503). */
-    health: (call: CallOptions = {}) =>
+    health: (call: CallOptions = {}): Promise<Health> =>
       request<Health>({ path: "/health", ...call }, "json", (status) => status === 200 || status === 503).then(
         (answer) => answer.body,
       ),
@@ -280,22 +284,25 @@ export function createClient(options: ClientOptions) {
      * `wait`, a task that completed in time answers `CompletedTask`; one that failed throws a 502
      * ApiError with its `task_id` (not retried: the task was stored).
      */
-    submitTask: (body: CreateTaskBody, submit: SubmitOptions = {}) =>
-      idempotentPost<SubmitTaskAnswer>("/api/v1/task", body, submit, { wait: submit.wait }),
+    submitTask: (body: CreateTaskBody, submit: SubmitOptions = {}): Promise<SubmitTaskAnswer> =>
+      idempotentPost("/api/v1/task", body, submit, { wait: submit.wait }),
 
     /** POST /api/tasks/batch: 1 to 1,000 tasks, stored all or none; retried as submitTask is. */
-    submitBatch: (tasks: CreateTaskBody[], submit: Omit<SubmitOptions, "wait"> = {}) =>
-      idempotentPost<SubmittedBatch>("/api/v1/tasks/batch", { tasks }, submit),
+    submitBatch: (tasks: CreateTaskBody[], submit: Omit<SubmitOptions, "wait"> = {}): Promise<SubmittedBatch> =>
+      idempotentPost("/api/v1/tasks/batch", { tasks }, submit),
 
     /** GET /api/task/{id}. */
-    getTask: (id: number, call: CallOptions = {}) => json<TaskView>({ path: `/api/v1/task/${id}`, ...call }),
+    getTask: (id: number, call: CallOptions = {}): Promise<TaskView> => json({ path: `/api/v1/task/${id}`, ...call }),
 
     /** GET /api/tasks: one page, newest first. */
-    listTasks: (query: ListTasksQuery = {}, call: CallOptions = {}) =>
-      json<TaskList>({ path: "/api/v1/tasks", query: { ...query }, ...call }),
+    listTasks: (query: ListTasksQuery = {}, call: CallOptions = {}): Promise<TaskList> =>
+      json({ path: "/api/v1/tasks", query: { ...query }, ...call }),
 
     /** Every task of GET /api/tasks, page after page (`next_cursor`). */
-    async *iterateTasks(query: Omit<ListTasksQuery, "cursor"> = {}, call: CallOptions = {}) {
+    async *iterateTasks(
+      query: Omit<ListTasksQuery, "cursor"> = {},
+      call: CallOptions = {},
+    ): AsyncGenerator<TaskListItem, void, undefined> {
       let cursor: string | null | undefined;
       do {
         const page: TaskList = await json<TaskList>({ path: "/api/v1/tasks", query: { ...query, cursor }, ...call });
@@ -305,8 +312,8 @@ export function createClient(options: ClientOptions) {
     },
 
     /** POST /api/task/{id}/cancel: the task, `canceled`; a finished task throws 409 with its `status`. */
-    cancelTask: (id: number, call: CallOptions = {}) =>
-      json<TaskView>({ method: "POST", path: `/api/v1/task/${id}/cancel`, ...call }),
+    cancelTask: (id: number, call: CallOptions = {}): Promise<TaskView> =>
+      json({ method: "POST", path: `/api/v1/task/${id}/cancel`, ...call }),
 
     events,
 
@@ -327,50 +334,51 @@ export function createClient(options: ClientOptions) {
     },
 
     /** GET /api/task/{id}/callbacks: the callback's state and every delivery attempt. */
-    listCallbacks: (id: number, call: CallOptions = {}) =>
-      json<TaskCallbacks>({ path: `/api/v1/task/${id}/callbacks`, ...call }),
+    listCallbacks: (id: number, call: CallOptions = {}): Promise<TaskCallbacks> =>
+      json({ path: `/api/v1/task/${id}/callbacks`, ...call }),
 
     /** GET /api/report/{type}. */
-    getReport: (type: ReportType, query: ReportQuery = {}, call: CallOptions = {}) =>
-      json<Report>({ path: `/api/v1/report/${type}`, query: { ...query }, ...call }),
+    getReport: (type: ReportType, query: ReportQuery = {}, call: CallOptions = {}): Promise<Report> =>
+      json({ path: `/api/v1/report/${type}`, query: { ...query }, ...call }),
 
     /** GET /api/stats. */
-    getStats: (call: CallOptions = {}) => json<Stats>({ path: "/api/v1/stats", ...call }),
+    getStats: (call: CallOptions = {}): Promise<Stats> => json({ path: "/api/v1/stats", ...call }),
 
     /** GET /api/ledger as JSON. */
-    getLedger: (query: LedgerQuery = {}, call: CallOptions = {}) =>
-      json<Ledger>({ path: "/api/v1/ledger", query: { ...query, format: "json" }, ...call }),
+    getLedger: (query: LedgerQuery = {}, call: CallOptions = {}): Promise<Ledger> =>
+      json({ path: "/api/v1/ledger", query: { ...query, format: "json" }, ...call }),
 
     /** GET /api/ledger as CSV: a header row, then a CRLF-ended line per entry (RFC 4180). */
-    getLedgerCsv: async (query: LedgerQuery = {}, call: CallOptions = {}) =>
+    getLedgerCsv: async (query: LedgerQuery = {}, call: CallOptions = {}): Promise<string> =>
       (await request<string>({ path: "/api/v1/ledger", query: { ...query, format: "csv" }, ...call }, "text")).body,
 
     /** GET /api/balance: a user key's own; an admin names the user. */
-    getBalance: (query: { user_id?: string } = {}, call: CallOptions = {}) =>
-      json<Balance>({ path: "/api/v1/balance", query: { ...query }, ...call }),
+    getBalance: (query: BalanceQuery = {}, call: CallOptions = {}): Promise<Balance> =>
+      json({ path: "/api/v1/balance", query: { ...query }, ...call }),
 
     /** POST /api/credits (admin): grants credit, or takes it back with a negative amount. */
-    grantCredit: (body: CreditGrantBody, call: CallOptions = {}) =>
-      json<CreditGrant>({ method: "POST", path: "/api/v1/credits", body, ...call }),
+    grantCredit: (body: CreditGrantBody, call: CallOptions = {}): Promise<CreditGrant> =>
+      json({ method: "POST", path: "/api/v1/credits", body, ...call }),
 
     /** POST /api/keys (admin): the key is in this answer only. */
-    createKey: (body: { user_id: string }, call: CallOptions = {}) =>
-      json<CreatedApiKey>({ method: "POST", path: "/api/v1/keys", body, ...call }),
+    // The API's own route validates this body (its schema is no domain package's to share).
+    createKey: (body: { user_id: string }, call: CallOptions = {}): Promise<CreatedApiKey> =>
+      json({ method: "POST", path: "/api/v1/keys", body, ...call }),
 
     /** GET /api/keys (admin), without the keys themselves. */
-    listKeys: (call: CallOptions = {}) => json<ApiKeyList>({ path: "/api/v1/keys", ...call }),
+    listKeys: (call: CallOptions = {}): Promise<ApiKeyList> => json({ path: "/api/v1/keys", ...call }),
 
     /** DELETE /api/keys/{id} (admin): the revoked key's record. */
-    revokeKey: (id: number, call: CallOptions = {}) =>
-      json<ApiKey>({ method: "DELETE", path: `/api/v1/keys/${id}`, ...call }),
+    revokeKey: (id: number, call: CallOptions = {}): Promise<ApiKey> =>
+      json({ method: "DELETE", path: `/api/v1/keys/${id}`, ...call }),
 
     /** POST /api/payment/subscription: a Stripe Checkout URL for the subscription. */
-    createSubscriptionCheckout: (body: { email: string }, call: CallOptions = {}) =>
-      json<CheckoutSession>({ method: "POST", path: "/api/v1/payment/subscription", body, ...call }),
+    createSubscriptionCheckout: (body: SubscriptionCheckoutBody, call: CallOptions = {}): Promise<CheckoutSession> =>
+      json({ method: "POST", path: "/api/v1/payment/subscription", body, ...call }),
 
     /** POST /api/payment/micro: a Stripe Checkout URL for one micro-payment. */
-    createMicroCheckout: (body: MicroCheckoutBody, call: CallOptions = {}) =>
-      json<CheckoutSession>({ method: "POST", path: "/api/v1/payment/micro", body, ...call }),
+    createMicroCheckout: (body: MicroCheckoutBody, call: CallOptions = {}): Promise<CheckoutSession> =>
+      json({ method: "POST", path: "/api/v1/payment/micro", body, ...call }),
   };
 }
 
