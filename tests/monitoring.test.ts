@@ -1,9 +1,9 @@
 // The monitoring examples (docs/prometheus, docs/grafana, compose's `monitoring` profile), checked by
-// reading them: no Prometheus or Grafana runs here. They must parse, be shaped as their tools read
-// them, and name only metrics the processes export.
+// reading them, and Prometheus's files by its own promtool: no Prometheus or Grafana runs here. They
+// must parse, be shaped as their tools read them, and name only metrics the processes export.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { repoRoot } from "@aitasks/testing";
+import { repoRoot, runPromtool } from "@aitasks/testing";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 
@@ -15,12 +15,14 @@ const EXPORTED = new Set(
     "aitasks_http_requests_total",
     "aitasks_tasks_total",
     "aitasks_provider_errors_total",
+    "aitasks_tokens_total",
     "aitasks_queue_jobs",
     "aitasks_api_cost_usd_total",
     "aitasks_charged_usd_total",
     "aitasks_income_usd_total",
     "aitasks_income_reversed_usd_total",
     "aitasks_metrics_source_up",
+    "aitasks_build_info",
     "process_resident_memory_bytes",
     "nodejs_eventloop_lag_p99_seconds",
     "up",
@@ -35,7 +37,7 @@ const EXPORTED = new Set(
 function metricsIn(expr: string, recorded: Set<string>): string[] {
   const withoutStrings = expr.replace(/"[^"]*"/g, '""');
   const words = new Set(
-    "sum max min by without rate increase deriv and or unless histogram_quantile le on ignoring group_left offset".split(
+    "sum max min count by without rate increase deriv and or unless histogram_quantile le on ignoring group_left offset".split(
       " ",
     ),
   );
@@ -44,7 +46,9 @@ function metricsIn(expr: string, recorded: Set<string>): string[] {
     .filter(
       (name) =>
         !words.has(name) &&
-        !/^(provider|model|kind|category|queue|state|status|phase|route|instance|job|source)$/.test(name),
+        !/^(provider|model|kind|category|queue|state|status|phase|route|instance|job|source|version|node_version)$/.test(
+          name,
+        ),
     );
   return names.filter((name) => !recorded.has(name));
 }
@@ -84,6 +88,11 @@ describe("docs/prometheus/alerts.yml", () => {
     );
   });
 
+  it("passes `promtool check rules`", async () => {
+    const checked = await runPromtool(["check", "rules", "docs/prometheus/alerts.yml"]);
+    expect(checked.code, checked.output).toBe(0);
+  });
+
   it("reads only metrics the processes export, or its own recordings", () => {
     for (const rule of rules) {
       expect(
@@ -105,6 +114,11 @@ describe("docs/prometheus/prometheus.yml", () => {
       dns_sd_configs?: { names: string[]; port: number }[];
     }[];
   };
+
+  it("passes `promtool check config` (syntax: the token file and rules exist only in the container)", async () => {
+    const checked = await runPromtool(["check", "config", "--syntax-only", "docs/prometheus/prometheus.yml"]);
+    expect(checked.code, checked.output).toBe(0);
+  });
 
   it("scrapes the API and every worker with the token, and loads the alert rules", () => {
     expect(config.rule_files).toContain("/etc/prometheus/alerts.yml");
@@ -144,7 +158,7 @@ describe("docs/grafana/aitasks-dashboard.json", () => {
     }
   });
 
-  it("shows money, tasks, queues and providers", () => {
+  it("shows money, tasks, tokens, queues, providers and versions", () => {
     const text = JSON.stringify(dashboard);
     for (const metric of [
       "aitasks_income_usd_total",
@@ -153,6 +167,8 @@ describe("docs/grafana/aitasks-dashboard.json", () => {
       "aitasks_queue_jobs",
       "aitasks_provider_errors_total",
       "aitasks_task_duration_seconds_bucket",
+      "aitasks_tokens_total",
+      "aitasks_build_info",
     ]) {
       expect(text).toContain(metric);
     }

@@ -1,4 +1,5 @@
 export * from "./access.js";
+export * from "./build-info.js";
 export * from "./health.js";
 export * from "./http-metrics.js";
 export * from "./labels.js";

@@ -1,4 +1,4 @@
-import { PROVIDER_ERROR_KINDS, type PricingTable, providerErrorKind } from "@aitasks/providers";
+import { PROVIDER_ERROR_KINDS, type PricingTable, providerErrorKind, type TokenUsage } from "@aitasks/providers";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { modelLabel } from "./labels.js";
 
@@ -12,8 +12,9 @@ interface Task {
 }
 
 /**
- * The task metrics of a worker process: `aitasks_tasks_total`, `aitasks_task_duration_seconds`
- * and `aitasks_provider_errors_total`, fed by the run-task observer (RunTaskObserver's shape).
+ * The task metrics of a worker process: `aitasks_tasks_total`, `aitasks_task_duration_seconds`,
+ * `aitasks_provider_errors_total` and `aitasks_tokens_total`, fed by the run-task observer
+ * (RunTaskObserver's shape).
  */
 export function createTaskMetrics(registry: Registry, pricing: PricingTable) {
   const tasks = new Counter({
@@ -35,6 +36,13 @@ export function createTaskMetrics(registry: Registry, pricing: PricingTable) {
     labelNames: ["provider", "kind"] as const,
     registers: [registry],
   });
+  // OpenAI's Usage API reports cached input inside input, as our usage does: kinds overlap the same way.
+  const tokens = new Counter({
+    name: "aitasks_tokens_total",
+    help: "Tokens of the provider calls this worker booked (api_cost), as the provider reported them, by provider, model and kind: input (cached_input is part of it) and output (reasoning is part of it)",
+    labelNames: ["provider", "model", "kind"] as const,
+    registers: [registry],
+  });
   return {
     firstClaimed(_task: Task, queuedSeconds: number) {
       duration.observe({ phase: "queued" }, Math.max(0, queuedSeconds));
@@ -42,6 +50,13 @@ export function createTaskMetrics(registry: Registry, pricing: PricingTable) {
     providerCalled(task: Task, seconds: number, error?: unknown) {
       duration.observe({ phase: "provider" }, seconds);
       if (error !== undefined) errors.inc({ provider: task.provider, kind: providerErrorKind(error) });
+    },
+    usageBooked(task: Task, usage: TokenUsage) {
+      const labels = { provider: task.provider, model: modelLabel(pricing, task.provider, task.model) };
+      tokens.inc({ ...labels, kind: "input" }, usage.promptTokens);
+      tokens.inc({ ...labels, kind: "cached_input" }, usage.cachedTokens);
+      tokens.inc({ ...labels, kind: "output" }, usage.completionTokens);
+      tokens.inc({ ...labels, kind: "reasoning" }, usage.reasoningTokens);
     },
     finished(task: Task, status: "completed" | "failed", totalSeconds: number) {
       tasks.inc({ provider: task.provider, model: modelLabel(pricing, task.provider, task.model), status });

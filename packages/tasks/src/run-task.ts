@@ -10,6 +10,7 @@ import {
   readTaskPrice,
   saleOf,
   type TaskPrice,
+  type TokenUsage,
   taskPrice,
 } from "@aitasks/providers";
 import { and, eq, isNull, or, type SQL, sql } from "drizzle-orm";
@@ -65,6 +66,8 @@ export interface RunTaskObserver {
   firstClaimed?(task: ObservedTask, queuedSeconds: number): void;
   /** A provider call ended after `seconds`, with the error it threw if it failed (a canceled call is not told). */
   providerCalled?(task: ObservedTask, seconds: number, error?: unknown): void;
+  /** A provider call's usage was booked as its run's `api_cost` (committed), whether or not the task completed. */
+  usageBooked?(task: ObservedTask, usage: TokenUsage): void;
   /** The task reached `completed` or `failed` (committed), `totalSeconds` after it was created. */
   finished?(task: ObservedTask, status: "completed" | "failed", totalSeconds: number): void;
 }
@@ -224,6 +227,7 @@ export async function runTask(deps: RunTaskDeps, taskId: number, signal?: AbortS
       on conflict (category, task_id, run_id) do nothing
     )
     select id, callback_url, total_seconds from done`);
+  observer?.usageBooked?.(observed, completion.usage);
   if (booked.length === 0) return { outcome: "skipped" };
   observer?.finished?.(observed, "completed", booked[0]!.total_seconds as number);
   await deps.onFinished(taskId, {

@@ -6,6 +6,7 @@ export * from "./pgbouncer.js";
 export * from "./postgres-replica.js";
 export * from "./processes.js";
 export * from "./prometheus-text.js";
+export * from "./promtool.js";
 export * from "./redis-engines.js";
 export * from "./tasks-api.js";
 export * from "./tcp-proxy.js";

@@ -2,12 +2,16 @@
 // the fake provider and a payment through the webhook: who may read them, and that the counts and
 // the money equal what Postgres holds, with labels of bounded cardinality.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import {
   type FakeChatServer,
   freePort,
   type MetricSample,
   parsePrometheusText,
   type RunningProcess,
+  repoRoot,
+  runPromtool,
   samplesOf,
   signStripeEvent,
   startFakeChatServer,
@@ -64,6 +68,7 @@ async function runTask(prompt: string, provider: "openai" | "mistral" = "openai"
 beforeAll(async () => {
   fake = await startFakeChatServer((request) => {
     if (request.prompt.startsWith("refused")) return { kind: "status", status: 400, message: "bad request" };
+    if (request.prompt === "metrics: one") return { kind: "ok", cachedTokens: 4, reasoningTokens: 5 };
     // The first call of a flaky prompt fails retryably; the queue's next attempt succeeds.
     if (request.prompt.startsWith("flaky") && fake.requests.filter((r) => r.prompt === request.prompt).length === 1) {
       return { kind: "status", status: 503 };
@@ -219,6 +224,51 @@ describe("after real tasks and a payment", () => {
       ]),
     );
     expect(sumOf(metrics, "aitasks_provider_errors_total")).toBe(2);
+  });
+
+  it("counts the tokens of every booked provider call by provider, model and kind, as Postgres has them", async () => {
+    const rows = await t.sql<
+      { provider: string; model: string; input: number; cached_input: number; output: number; reasoning: number }[]
+    >`
+      select provider::text, model, sum(prompt_tokens)::int as input, sum(cached_tokens)::int as cached_input,
+        sum(completion_tokens)::int as output, sum(reasoning_tokens)::int as reasoning
+      from tasks where id in ${t.sql(ids)} and status = 'completed' group by 1, 2`;
+    // Each completed task booked one call (the failed ones returned no usage), as the ledger says.
+    const [booked] = await t.sql<{ calls: number }[]>`
+      select count(*)::int as calls from ledger_entries where category = 'api_cost' and task_id in ${t.sql(ids)}`;
+    expect(booked!.calls).toBe(3);
+    expect(rows.some((row) => row.cached_input > 0 && row.reasoning > 0)).toBe(true);
+    const metrics = await samples(scrapeWorker());
+    for (const { provider, model, ...byKind } of rows) {
+      for (const [kind, tokens] of Object.entries(byKind)) {
+        expect(sumOf(metrics, "aitasks_tokens_total", { provider, model, kind }), `${provider} ${model} ${kind}`).toBe(
+          tokens,
+        );
+      }
+    }
+    expect(new Set(samplesOf(metrics, "aitasks_tokens_total").map((s) => s.labels.kind))).toEqual(
+      new Set(["input", "cached_input", "output", "reasoning"]),
+    );
+  });
+
+  it("pass `promtool check metrics`, the API's and the worker's, each with its build info", async () => {
+    const manifest = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version?: string };
+    for (const [role, scrape] of [
+      ["api", scrapeApi()],
+      ["worker", scrapeWorker()],
+    ] as const) {
+      const { status, body } = await scrape;
+      expect(status, role).toBe(200);
+      const checked = await runPromtool(["check", "metrics"], body);
+      expect(checked.output, role).toBe("");
+      expect(checked.code, role).toBe(0);
+      const [info, ...more] = samplesOf(parsePrometheusText(body), "aitasks_build_info");
+      expect(more, role).toEqual([]);
+      expect(info, role).toMatchObject({
+        value: 1,
+        labels: { version: manifest.version ?? "unknown", node_version: process.version },
+      });
+    }
   });
 
   it("reports money equal to the ledger's sums, exactly", async () => {
