@@ -103,6 +103,18 @@ describe("requests that are not valid HTTP", () => {
     expect(answer).toMatch(/^HTTP\/1\.1 400 [\s\S]*\r\n\r\n$/);
   });
 
+  it("leave bytes after a `Connection: close` request unanswered: the client reads one answer", async () => {
+    // A client that declared no body but sent one: its request said close, so the stray bytes are
+    // not a request of their own, and a second answer would follow the one that closes the exchange.
+    for (const path of ["/api/tasks", "/api/nothing-here", "/\\/%ED%A0%80"]) {
+      const answer = await exchangeRaw(
+        api.baseUrl,
+        `PATCH ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n{}`,
+      );
+      expect(answer.match(/HTTP\/1\.1 \d{3} /g), `${path}: ${answer}`).toHaveLength(1);
+    }
+  });
+
   it("answer headers over Node's limit with 431 HEADERS_TOO_LARGE", async () => {
     const answer = await exchangeRaw(
       api.baseUrl,

@@ -165,6 +165,9 @@ export function handleNotFound(request: FastifyRequest, reply: FastifyReply) {
  */
 export function handleClientError(error: ConnectionError, socket: Socket) {
   if (error.code === "ECONNRESET" || socket.destroyed) return;
+  // Bytes after a request that said `Connection: close` are no request of their own: that request's
+  // answer, which closes the connection, is the last one the client may read.
+  if (error.code === "HPE_CLOSED_CONNECTION") return;
   const [status, code, message]: [number, ApiErrorCode, string] =
     error.code === "ERR_HTTP_REQUEST_TIMEOUT"
       ? [408, "REQUEST_TIMEOUT", "the request took too long to arrive"]
