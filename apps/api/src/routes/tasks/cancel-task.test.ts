@@ -36,7 +36,9 @@ const cancel = (id: number | string) => t.app.inject({ method: "POST", url: `/ap
 const statusOf = async (id: number) => (await t.app.inject({ method: "GET", url: `/api/task/${id}` })).json().status;
 
 async function until(what: string, check: () => Promise<boolean> | boolean) {
-  for (let i = 0; i < 400; i++) {
+  // Generous: a loaded machine (CI runs on two cores) may take seconds to start a worker process.
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
     if (await check()) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }

@@ -6,6 +6,7 @@ import {
   startFakeChatServer,
   startWorkerProcess,
   useTestEnvironment,
+  waitFor,
 } from "@aitasks/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { BODY_LIMIT_BYTES } from "../../http/body-limit.js";
@@ -404,7 +405,10 @@ describe("POST /api/task?wait=N with a worker running", () => {
     // Jobs queued by the tests above stay out of the way of these.
     await testApp.queues.tasks.drain(true);
     fake = await startFakeChatServer();
-    worker = startWorkerProcess(env, fake);
+    // At level info, so that it says when it has started.
+    worker = startWorkerProcess(env, fake, { LOG_LEVEL: "info" });
+    // Started, not just spawned: its start-up (migrations, connections) is no part of any wait below.
+    await waitFor(() => worker.output().includes("worker started"), 60_000, { message: "the worker to start" });
   });
   afterEach(() => {
     fake.setReply(() => ({ kind: "ok" }));
@@ -425,7 +429,7 @@ describe("POST /api/task?wait=N with a worker running", () => {
 
   it("answers 200 with the original API's body once the task completes, with the exact cost", async () => {
     const prompt = "What is AI?";
-    const response = await post({ prompt }, "/api/task?wait=5");
+    const response = await post({ prompt }, "/api/task?wait=60");
 
     expect(response.statusCode).toBe(200);
     const body = response.json();
@@ -449,7 +453,7 @@ describe("POST /api/task?wait=N with a worker running", () => {
 
   it("completes a mistral task priced at the mistral model's rates", async () => {
     const prompt = "Qu'est-ce que l'IA ?";
-    const response = await post({ prompt, provider: "mistral" }, "/api/task?wait=5");
+    const response = await post({ prompt, provider: "mistral" }, "/api/task?wait=60");
 
     expect(response.statusCode).toBe(200);
     const usage = fakeUsage(prompt);
@@ -467,7 +471,7 @@ describe("POST /api/task?wait=N with a worker running", () => {
 
   it("answers 502 with the task's error when the provider refuses (401)", async () => {
     fake.setReply(() => ({ kind: "status", status: 401, message: "Incorrect API key provided" }));
-    const response = await post({ prompt: "will be refused" }, "/api/task?wait=5");
+    const response = await post({ prompt: "will be refused" }, "/api/task?wait=60");
 
     expect(response.statusCode).toBe(502);
     const body = response.json();
