@@ -21,6 +21,7 @@ COPY packages/config/package.json packages/config/
 COPY packages/contract/package.json packages/contract/
 COPY packages/db/package.json packages/db/
 COPY packages/errors/package.json packages/errors/
+COPY packages/ledger/package.json packages/ledger/
 COPY packages/metrics/package.json packages/metrics/
 COPY packages/providers/package.json packages/providers/
 COPY packages/queue/package.json packages/queue/

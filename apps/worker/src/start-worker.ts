@@ -67,7 +67,7 @@ function jobLogBindings(job: Job): Record<string, unknown> {
   return { job_id: job.id, ...(typeof taskId === "number" ? { task_id: taskId } : {}) };
 }
 
-async function processJob(deps: WorkerDeps, job: Job): Promise<unknown> {
+async function processJob(deps: WorkerDeps, job: Job, lockLost: AbortSignal | undefined): Promise<unknown> {
   const name = job.name as JobName;
   const entry = jobCatalog[name];
   if (!entry) throw new UnrecoverableError(`unknown job "${job.name}"`);
@@ -76,7 +76,12 @@ async function processJob(deps: WorkerDeps, job: Job): Promise<unknown> {
   // The handler logs through a child bound to this job, so each of its lines names the task.
   // Object.assign, not a spread followed by `logger`: Node 20's slow path (docs/performance.md).
   const jobDeps: WorkerDeps = Object.assign({}, deps, { logger: deps.logger.child(jobLogBindings(job)) });
-  return (handlers[name] as (d: WorkerDeps, j: Job, p: unknown) => Promise<unknown>)(jobDeps, job, payload.data);
+  return (handlers[name] as (d: WorkerDeps, j: Job, p: unknown, l?: AbortSignal) => Promise<unknown>)(
+    jobDeps,
+    job,
+    payload.data,
+    lockLost,
+  );
 }
 
 /**
@@ -94,11 +99,13 @@ export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
   const createWorker = (queueName: QueueName, activity: WorkerActivity) => {
     const worker = new Worker(
       queueName,
-      async (job) => {
+      // Declaring the third parameter makes BullMQ give each job an abort signal (`cancelJob`),
+      // aborted below when the job's lock is lost or the worker stops without waiting for it.
+      async (job, _token, lockLost) => {
         activity.lastStartedAt = Date.now();
         activity.running += 1;
         try {
-          return await processJob(deps, job);
+          return await processJob(deps, job, lockLost);
         } finally {
           activity.running -= 1;
         }
@@ -115,6 +122,11 @@ export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
       },
     );
     worker.on("error", (error) => deps.logger.error({ err: error, queue: queueName }, "worker error"));
+    // Another worker may take these jobs over once their lock expires: what runs them here stops
+    // waiting on anything that the next attempt can do (a booking: its answer is kept in the job).
+    worker.on("lockRenewalFailed", (jobIds) => {
+      for (const jobId of jobIds) worker.cancelJob(jobId, "the job's lock could not be renewed");
+    });
     worker.on("failed", (job, error) => {
       if (job && !(error instanceof UnrecoverableError)) {
         deps.logger.warn(
@@ -219,7 +231,10 @@ export async function startWorkers(deps: WorkerDeps, options: WorkerOptions) {
       });
       const result = await Promise.race([graceful, timedOut]);
       clearTimeout(timer);
-      if (result === "timeout") await Promise.all(workers.map((worker) => worker.close(true)));
+      if (result === "timeout") {
+        for (const worker of workers) worker.cancelAllJobs("the worker is closing");
+        await Promise.all(workers.map((worker) => worker.close(true)));
+      }
       return result === "timeout" ? "forced" : "drained";
     },
   };

@@ -38,18 +38,24 @@ export const PROVIDER_ERROR_KINDS = [
 ] as const;
 export type ProviderErrorKind = (typeof PROVIDER_ERROR_KINDS)[number];
 
-/** A provider call failed. `retryable` errors are retried by the queue, honouring `retryAfterMs`. */
+/**
+ * A provider call failed. `retryable` errors are retried by the queue, honouring `retryAfterMs`.
+ * `usage` is what the provider reported for a call that answered without anything we can use: it
+ * billed those tokens, so the run books them before the task is retried or failed.
+ */
 export class ProviderError extends UpstreamError {
   readonly kind: ProviderErrorKind;
+  readonly usage: TokenUsage | undefined;
 
   constructor(
     message: string,
     retryable: boolean,
     readonly retryAfterMs?: number,
-    options?: { cause?: unknown; kind?: ProviderErrorKind },
+    options?: { cause?: unknown; kind?: ProviderErrorKind; usage?: TokenUsage | undefined },
   ) {
     super(message, retryable, options);
     this.kind = options?.kind ?? "other";
+    this.usage = options?.usage;
   }
 }
 
@@ -91,9 +97,20 @@ export function requireUsage(
   completionTokens: number | null | undefined,
   details: { cachedTokens?: unknown; reasoningTokens?: unknown } = {},
 ): TokenUsage {
-  if (!isCount(promptTokens) || !isCount(completionTokens)) {
+  const usage = readUsage(promptTokens, completionTokens, details);
+  if (!usage) {
     throw new ProviderError(`${vendor} returned no token usage, so the cost of this task cannot be computed`, false);
   }
+  return usage;
+}
+
+/** A provider's usage block as ours, or undefined when its totals are missing or not counts. */
+export function readUsage(
+  promptTokens: number | null | undefined,
+  completionTokens: number | null | undefined,
+  details: { cachedTokens?: unknown; reasoningTokens?: unknown } = {},
+): TokenUsage | undefined {
+  if (!isCount(promptTokens) || !isCount(completionTokens)) return undefined;
   const part = (count: unknown, total: number) => (isCount(count) && count <= total ? count : 0);
   return {
     promptTokens,
@@ -102,6 +119,19 @@ export function requireUsage(
     reasoningTokens: part(details.reasoningTokens, completionTokens),
   };
 }
+
+/**
+ * An answer without a choice (`"choices": []`), which OpenAI-compatible servers send when nothing
+ * came out that they could return (a filter withheld it, a backend glitched), often with the usage
+ * they bill for it. Another try may well answer; the usage goes with the error to be booked first.
+ */
+export const noChoiceAnswer = (vendor: string, usage: TokenUsage | undefined) =>
+  new ProviderError(
+    `${vendor} returned no choices${usage ? ` (it reported ${usage.promptTokens + usage.completionTokens} tokens of usage)` : ""}`,
+    true,
+    undefined,
+    { usage },
+  );
 
 const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 

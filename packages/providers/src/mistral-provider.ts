@@ -4,8 +4,10 @@ import {
   canceledCall,
   errorKindOfStatus,
   isRetryableStatus,
+  noChoiceAnswer,
   ProviderError,
   parseRetryAfter,
+  readUsage,
   requireUsage,
 } from "./chat-provider.js";
 
@@ -79,7 +81,9 @@ export function createMistralProvider(options: MistralProviderOptions): ChatProv
           if (!opened.ok) throw opened.error;
           let text = "";
           let usage: Record<string, unknown> | undefined;
+          let choices = 0;
           for await (const event of opened.value) {
+            choices += event.data.choices?.length ?? 0;
             const piece = contentText(event.data.choices?.[0]?.delta?.content);
             if (piece) {
               text += piece;
@@ -87,15 +91,8 @@ export function createMistralProvider(options: MistralProviderOptions): ChatProv
             }
             if (event.data.usage) usage = event.data.usage as unknown as Record<string, unknown>;
           }
-          return {
-            text,
-            usage: requireUsage(
-              "Mistral",
-              usage?.promptTokens as number | undefined,
-              usage?.completionTokens as number | undefined,
-              usageDetails(usage),
-            ),
-          };
+          if (choices === 0) throw noChoiceAnswer("Mistral", usageOf(usage));
+          return { text, usage: usageOf(usage) ?? requireUsage("Mistral", undefined, undefined) };
         } catch (error) {
           throw error instanceof ProviderError && !signal?.aborted ? error : failure(error);
         }
@@ -113,32 +110,31 @@ export function createMistralProvider(options: MistralProviderOptions): ChatProv
       // The standalone function returns its errors instead of throwing them.
       if (!result.ok) throw failure(result.error);
       const response = result.value;
+      const usage = usageOf(response.usage as unknown as Record<string, unknown> | undefined);
       const choice = response.choices?.[0];
-      if (!choice) throw new ProviderError("Mistral returned no choices", true);
-      const usage = requireUsage(
-        "Mistral",
-        response.usage?.promptTokens,
-        response.usage?.completionTokens,
-        usageDetails(response.usage),
-      );
-      return { text: contentText(choice.message?.content), usage };
+      if (!choice) throw noChoiceAnswer("Mistral", usage);
+      return {
+        text: contentText(choice.message?.content),
+        usage: usage ?? requireUsage("Mistral", undefined, undefined),
+      };
     },
   };
 }
 
 /**
- * The SDK (2.7) declares no cached or reasoning counts on a chat completion's usage, but its schema
- * keeps unknown keys as they came, in snake_case. Mistral reports prompt-cache hits under
- * `prompt_tokens_details.cached_tokens` (https://docs.mistral.ai/studio-api/conversations/advanced/prompt-caching)
- * and reasoning under `completion_tokens_details.reasoning_tokens`. A count we miss is 0: the dearer reading.
+ * The SDK's usage (camelCase totals) as ours. The SDK (2.7) declares no cached or reasoning counts on
+ * a chat completion's usage, but its schema keeps unknown keys as they came, in snake_case. Mistral
+ * reports prompt-cache hits under `prompt_tokens_details.cached_tokens`
+ * (https://docs.mistral.ai/studio-api/conversations/advanced/prompt-caching) and reasoning under
+ * `completion_tokens_details.reasoning_tokens`. A count we miss is 0: the dearer reading.
  */
-function usageDetails(usage: Record<string, unknown> | undefined): { cachedTokens: unknown; reasoningTokens: unknown } {
+function usageOf(usage: Record<string, unknown> | undefined) {
   const field = (value: unknown, key: string) =>
     value && typeof value === "object" ? (value as Record<string, unknown>)[key] : undefined;
-  return {
+  return readUsage(usage?.promptTokens as number | undefined, usage?.completionTokens as number | undefined, {
     cachedTokens: field(usage?.prompt_tokens_details, "cached_tokens"),
     reasoningTokens: field(usage?.completion_tokens_details, "reasoning_tokens"),
-  };
+  });
 }
 
 function contentText(content: unknown): string {

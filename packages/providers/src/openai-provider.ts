@@ -5,8 +5,10 @@ import {
   canceledCall,
   errorKindOfStatus,
   isRetryableStatus,
+  noChoiceAnswer,
   ProviderError,
   parseRetryAfter,
+  readUsage,
   requireUsage,
 } from "./chat-provider.js";
 
@@ -65,13 +67,10 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ChatProvid
       } catch (error) {
         throw failure(error);
       }
+      const usage = usageOf(response.usage);
       const choice = response.choices?.[0];
-      if (!choice) throw new ProviderError("OpenAI returned no choices", true);
-      const usage = requireUsage("OpenAI", response.usage?.prompt_tokens, response.usage?.completion_tokens, {
-        cachedTokens: response.usage?.prompt_tokens_details?.cached_tokens,
-        reasoningTokens: response.usage?.completion_tokens_details?.reasoning_tokens,
-      });
-      return { text: choice.message?.content ?? "", usage };
+      if (!choice) throw noChoiceAnswer("OpenAI", usage);
+      return { text: choice.message?.content ?? "", usage: usage ?? requireUsage("OpenAI", undefined, undefined) };
     },
   };
 }
@@ -92,7 +91,10 @@ async function streamed(
   );
   let text = "";
   let usage: OpenAI.CompletionUsage | undefined;
+  // The usage chunk has no choice of its own: a stream with no other chunk answered nothing.
+  let choices = 0;
   for await (const chunk of stream) {
+    choices += chunk.choices?.length ?? 0;
     const piece = chunk.choices?.[0]?.delta?.content;
     if (piece) {
       text += piece;
@@ -100,13 +102,15 @@ async function streamed(
     }
     if (chunk.usage) usage = chunk.usage;
   }
-  return {
-    text,
-    usage: requireUsage("OpenAI", usage?.prompt_tokens, usage?.completion_tokens, {
-      cachedTokens: usage?.prompt_tokens_details?.cached_tokens,
-      reasoningTokens: usage?.completion_tokens_details?.reasoning_tokens,
-    }),
-  };
+  if (choices === 0) throw noChoiceAnswer("OpenAI", usageOf(usage));
+  return { text, usage: usageOf(usage) ?? requireUsage("OpenAI", undefined, undefined) };
+}
+
+function usageOf(usage: OpenAI.CompletionUsage | null | undefined) {
+  return readUsage(usage?.prompt_tokens, usage?.completion_tokens, {
+    cachedTokens: usage?.prompt_tokens_details?.cached_tokens,
+    reasoningTokens: usage?.completion_tokens_details?.reasoning_tokens,
+  });
 }
 
 function toProviderError(error: unknown, timeoutMs: number): ProviderError {

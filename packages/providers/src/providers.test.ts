@@ -309,6 +309,29 @@ describe.each(adapters)("$name provider against the fake server", ({ name, model
     expect((error as ProviderError).retryAfterMs).toBe(2000);
   });
 
+  it("an answer without choices fails retryably, carrying the usage it reported (the provider bills it)", async () => {
+    const error = await failure(create(), model, { kind: "ok", noChoices: true, cachedTokens: 1, reasoningTokens: 2 });
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain(`${name} returned no choices`);
+    expect(error.usage).toEqual({ ...fakeUsage("hello"), cachedTokens: 1, reasoningTokens: 2 });
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it("a stream without choices fails retryably, carrying the usage it reported", async () => {
+    fake.setReply(() => ({ kind: "ok", noChoices: true }));
+    const seen: string[] = [];
+    const error = await create()
+      .complete({ model, prompt: "streamed, no choices", onDelta: (text) => seen.push(text) })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(ProviderError);
+    expect((error as ProviderError).retryable).toBe(true);
+    expect((error as ProviderError).usage).toEqual(fakeUsage("streamed, no choices"));
+    expect(seen).toEqual([]);
+  });
+
   it("a response without usage fails, not retryably", async () => {
     const error = await failure(create(), model, { kind: "ok", omitUsage: true });
     expect(error.retryable).toBe(false);

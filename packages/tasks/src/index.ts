@@ -5,6 +5,7 @@ export * from "./follow-task.js";
 export * from "./get-task.js";
 export * from "./idempotency.js";
 export type { AcceptedTask } from "./insert-tasks.js";
+export * from "./kept-answer.js";
 export * from "./list-tasks.js";
 export * from "./run-task.js";
 export * from "./schemas.js";

@@ -1,5 +1,5 @@
 import { createDatabase, formatAmount, ledgerEntries, tasks } from "@aitasks/db";
-import { buildPricing, createProviders } from "@aitasks/providers";
+import { buildPricing, costOf, createProviders, findPrice, taskPrice } from "@aitasks/providers";
 import { type FakeChatServer, fakeAnswer, fakeUsage, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -318,6 +318,54 @@ describe("runTask", () => {
 
   it("skips a task id that does not exist", async () => {
     expect(await runTask(deps, 987_654)).toEqual({ outcome: "skipped" });
+  });
+});
+
+describe.each([
+  { provider: "openai" as const, model: "gpt-4o-mini" },
+  { provider: "mistral" as const, model: "mistral-small-latest" },
+])("an answer from $provider without choices, with usage", ({ provider, model }) => {
+  const costOfCall = (prompt: string) =>
+    formatAmount(costOf(taskPrice(findPrice(pricing, provider, model)!, "1"), fakeUsage(prompt)));
+
+  it("is booked as its run's api_cost before the task is retried; the next run's answer completes it", async () => {
+    const prompt = `no choices from ${provider}`;
+    const id = await createTask({ prompt, provider });
+    fake.setReply((_request, index) => (index === 0 ? { kind: "ok", noChoices: true } : { kind: "ok" }));
+    const booked: unknown[] = [];
+    const observed = { ...deps, observer: { usageBooked: (task: unknown) => booked.push(task) } };
+
+    expect(await runTask(observed, id)).toMatchObject({ outcome: "retryable", error: { retryable: true } });
+    expect((await ledgerRows(id)).map((row) => row.amountUsd)).toEqual([costOfCall(prompt)]);
+    expect(await taskRow(id)).toMatchObject({ status: "processing", error: expect.stringContaining("no choices") });
+
+    expect(await runTask(observed, id)).toEqual({ outcome: "completed" });
+    const costs = await ledgerRows(id);
+    expect(costs.map((row) => row.amountUsd)).toEqual([costOfCall(prompt), costOfCall(prompt)]);
+    expect(new Set(costs.map((row) => row.runId)).size).toBe(2);
+    expect(booked).toEqual([
+      { provider, model },
+      { provider, model },
+    ]);
+  });
+
+  it("is booked for every call when none has content; the failed task is charged nothing", async () => {
+    const prompt = `never any choice from ${provider}`;
+    const id = await createTask({ prompt, provider });
+    fake.setReply(() => ({ kind: "ok", noChoices: true }));
+
+    for (let run = 1; run < 3; run++) expect(await runTask(deps, id)).toMatchObject({ outcome: "retryable" });
+    const last = await runTask(deps, id);
+    if (last.outcome !== "retryable") throw new Error(`expected retryable, got ${last.outcome}`);
+    expect(await last.giveUp()).toMatchObject({ outcome: "failed" });
+
+    expect(fake.requests).toHaveLength(3);
+    expect((await ledgerRows(id)).map((row) => row.amountUsd)).toEqual([
+      costOfCall(prompt),
+      costOfCall(prompt),
+      costOfCall(prompt),
+    ]);
+    expect(await taskRow(id)).toMatchObject({ status: "failed", costUsd: null, chargedUsd: null });
   });
 });
 

@@ -1,5 +1,6 @@
 import { formatAmount, parseAmount } from "@aitasks/db";
 import { InsufficientCreditError, ValidationError } from "@aitasks/errors";
+import { takeCreditHold } from "@aitasks/ledger";
 import { sql } from "drizzle-orm";
 import { type AcceptedTask, batchRows, insertBatch } from "./insert-tasks.js";
 import type { CreateTaskBody } from "./schemas.js";
@@ -74,10 +75,8 @@ export async function submitBatch(deps: SubmitBatchDeps, items: CreateTaskBody[]
             }
             if (!prepaid) continue;
             const hold = own.reduce((total, { task }) => total + holdOf(task), 0n);
-            const held = await tx.execute(sql`
-              update credit_balances set held = held + ${formatAmount(hold)}::numeric
-              where user_id = ${userId ?? 0} and balance - held >= ${formatAmount(hold)}::numeric
-              returning user_id`);
+            // The ledger's rule, as for one task: never more than the available credit.
+            const held = await tx.execute(takeCreditHold(sql`${userId ?? 0}`, formatAmount(hold)));
             if (held.length === 0) {
               const [balance] = await tx.execute<{ available: string }>(sql`
                 select (balance - held)::text as available from credit_balances where user_id = ${userId ?? 0}`);

@@ -1,6 +1,7 @@
 import type { Principal } from "@aitasks/auth";
 import { type Database, formatAmount, parseAmount } from "@aitasks/db";
 import { InsufficientCreditError, RateLimitedError, ValidationError } from "@aitasks/errors";
+import { takeCreditHold } from "@aitasks/ledger";
 import { findPrice, type PricingTable, type ProviderName, saleOf, taskPrice, usageBound } from "@aitasks/providers";
 import { type SQL, sql } from "drizzle-orm";
 import { type AcceptedTask, insertTaskWithOthers } from "./insert-tasks.js";
@@ -163,21 +164,15 @@ async function insertTaskForUser(db: Database, task: AcceptedTask, identifier: s
 
 /**
  * Prepaid: the hold and the task in one statement. The hold is the sale price of the task's usage
- * bound (its prompt's bytes and its output limit), added to the user's `held` by an update whose
- * condition is the available credit: concurrent submissions queue on the balance row, and each
- * re-checks the condition against the row as the one before left it, so together they never
- * hold more than the balance. Nothing is stored when it does not fit.
+ * bound (its prompt's bytes and its output limit), taken on the user's credit by the ledger's rule
+ * (`takeCreditHold`: never more than the available credit, however many submissions race). Nothing
+ * is stored when it does not fit.
  */
 async function insertHeldTask(db: Database, task: AcceptedTask, identifier: string, maxPending: number) {
   const hold = formatAmount(holdOf(task));
+  const user = sql`(select id from users where identifier = ${identifier})`;
   const [row] = await db.execute<{ id: string }>(sql`
-    with held as (
-      update credit_balances b set held = b.held + ${hold}::numeric
-      where b.user_id = (select id from users where identifier = ${identifier})
-        and b.balance - b.held >= ${hold}::numeric
-        and ${underQuota(sql`b.user_id`, maxPending)}
-      returning b.user_id
-    )
+    with held as (${takeCreditHold(user, hold, underQuota(sql`b.user_id`, maxPending))})
     insert into tasks (${columns}, user_id, hold_usd)
     select ${values(task)}, user_id, ${hold}::numeric from held
     returning id`);

@@ -14,6 +14,12 @@ export type FakeReply =
       /** Reported as `usage.completion_tokens_details.reasoning_tokens` (part of the completion tokens). */
       reasoningTokens?: number;
       omitUsage?: boolean;
+      /**
+       * A 200 whose `choices` is empty, its usage still reported (unless `omitUsage`): what
+       * OpenAI-compatible servers send when nothing came out they could return. Streamed, the
+       * answer is the usage chunk alone (`"choices": []`, as OpenAI's own last chunk), then `[DONE]`.
+       */
+      noChoices?: boolean;
       delayMs?: number;
       /**
        * A streamed request (`"stream": true`) gets `text` in these pieces, one event each (default:
@@ -115,15 +121,16 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
         };
         if (parsed.stream) {
           const text = answer.text ?? fakeAnswer(request.prompt);
-          const pieces = answer.pieces ?? (text === "" ? [""] : splitIntoPieces(text, 4));
+          const pieces = answer.noChoices ? [] : (answer.pieces ?? (text === "" ? [""] : splitIntoPieces(text, 4)));
           return streamAnswer(req, res, {
             id: `chatcmpl-${requests.length}`,
             model: request.model,
             pieces,
             finishReason: capped ? "length" : "stop",
             usage: answer.omitUsage ? undefined : usageBlock,
-            // OpenAI sends usage in a last chunk of its own, only when asked; Mistral on the last piece.
-            usageChunk: parsed.stream_options?.include_usage === true,
+            // OpenAI sends usage in a last chunk of its own, only when asked; Mistral on the last piece
+            // (with no piece at all, in a chunk of its own too).
+            usageChunk: parsed.stream_options?.include_usage === true || answer.noChoices === true,
             pieceDelayMs: answer.pieceDelayMs ?? 0,
             hang: answer.hangAfterPieces ? () => hanging.add(res) : undefined,
             reset: answer.resetAfterPieces === true,
@@ -137,13 +144,15 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
           object: "chat.completion",
           created: Math.floor(Date.now() / 1000),
           model: request.model,
-          choices: [
-            {
-              index: 0,
-              message: { role: "assistant", content: answer.text ?? fakeAnswer(request.prompt) },
-              finish_reason: capped ? "length" : "stop",
-            },
-          ],
+          choices: answer.noChoices
+            ? []
+            : [
+                {
+                  index: 0,
+                  message: { role: "assistant", content: answer.text ?? fakeAnswer(request.prompt) },
+                  finish_reason: capped ? "length" : "stop",
+                },
+              ],
           ...(answer.omitUsage ? {} : { usage: usageBlock }),
         });
       }

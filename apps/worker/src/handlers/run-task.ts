@@ -1,13 +1,21 @@
-import { jobCatalog } from "@aitasks/queue";
-import { runTask } from "@aitasks/tasks";
-import { DelayedError, UnrecoverableError } from "bullmq";
+import { jobCatalog, type KeptAnswer } from "@aitasks/queue";
+import { type AnswerKeeper, runTask } from "@aitasks/tasks";
+import { DelayedError, type Job, UnrecoverableError } from "bullmq";
+import type { Logger } from "pino";
 import type { JobHandler } from "./job-handler.js";
 
-export const handleRunTask: JobHandler<"run-task"> = async (deps, job, { taskId }) => {
+/** How long keeping an answer waits for Redis: an unreachable Redis must not hold up its booking. */
+const KEEP_TIMEOUT_MS = 2000;
+
+export const handleRunTask: JobHandler<"run-task"> = async (deps, job, { taskId, answer }, lockLost) => {
   const call = deps.runningCalls.start(taskId);
   let result: Awaited<ReturnType<typeof runTask>>;
   try {
-    result = await runTask({ db: deps.db, ...deps.taskRunner }, taskId, call.signal);
+    result = await runTask({ db: deps.db, ...deps.taskRunner }, taskId, {
+      signal: call.signal,
+      keeper: jobAnswerKeeper(job, answer, deps.logger),
+      stopBooking: lockLost,
+    });
   } finally {
     call.end();
   }
@@ -30,5 +38,33 @@ export const handleRunTask: JobHandler<"run-task"> = async (deps, job, { taskId 
   // The task row already says `failed`; this keeps the job in BullMQ's failed set too, without retries.
   if (result.outcome === "failed") throw new UnrecoverableError(result.error);
 };
+
+/**
+ * A run's answer is kept in its job's data, in Redis: a later attempt of the job (after this worker
+ * was killed, or gave up waiting for Postgres) and a retry of the failed job by the reconciler
+ * both find it there, and the answer goes away with the job. One Redis command per answer.
+ */
+function jobAnswerKeeper(job: Job, kept: KeptAnswer | undefined, logger: Logger): AnswerKeeper {
+  return {
+    kept,
+    async keep(answer) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Redis did not answer within ${KEEP_TIMEOUT_MS} ms`)),
+          KEEP_TIMEOUT_MS,
+        );
+      });
+      try {
+        // Object.assign, not a spread followed by `answer`: Node 20's slow path (docs/performance.md).
+        await Promise.race([job.updateData(Object.assign({}, job.data, { answer })), timeout]);
+      } catch (error) {
+        logger.warn({ err: error }, "the provider's answer could not be kept in its job; booking it all the same");
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
 
 export const runTaskJobId = jobCatalog["run-task"].jobId;
