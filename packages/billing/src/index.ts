@@ -1,5 +1,4 @@
 export * from "./checkout.js";
-export * from "./credits/credits.js";
 export * from "./schemas.js";
 export * from "./stripe-client.js";
 export * from "./stripe-events/apply-stripe-event.js";

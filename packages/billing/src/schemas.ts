@@ -1,4 +1,4 @@
-import { decimalAmount, parseAmount, storableText, UserIdentifier } from "@aitasks/db";
+import { storableText, UserIdentifier } from "@aitasks/db";
 import { z } from "zod";
 
 /**
@@ -116,9 +116,13 @@ export const RefundObject = z.looseObject({
   amount: minorUnits,
   currency,
   charge: reference.nullish(),
+  payment_intent: reference.nullish(),
   // pending, requires_action, succeeded: the money left (or is leaving); failed, canceled: it came back.
   status: z.string().nullish(),
+  // None while Stripe has not settled the refund (a pending one).
   balance_transaction: balanceTransaction.nullish(),
+  // Stripe's `refund_failure` transaction, which gives the money back once the refund failed.
+  failure_balance_transaction: balanceTransaction.nullish(),
   metadata,
 });
 export type RefundObject = z.infer<typeof RefundObject>;
@@ -128,6 +132,7 @@ export const ChargeObject = z.looseObject({
   amount_refunded: minorUnits,
   currency,
   customer: reference.nullish(),
+  payment_intent: reference.nullish(),
   metadata,
   // Only in older API versions, or when expanded.
   refunds: z.looseObject({ data: z.array(RefundObject), has_more: z.boolean().nullish() }).nullish(),
@@ -137,6 +142,7 @@ export type ChargeObject = z.infer<typeof ChargeObject>;
 export const DisputeObject = z.looseObject({
   id: z.string().min(1),
   charge: reference,
+  payment_intent: reference.nullish(),
   status: z.string().nullish(),
   amount: minorUnits.nullish(),
   currency: currency.nullish(),
@@ -178,36 +184,6 @@ export const SubscriptionCheckoutBody = z.object(
   { error: "body must be a JSON object" },
 );
 
-/**
- * The most credit, in US dollars, that an admin grants or takes back at once, and the furthest from
- * zero (either way) a grant may leave a balance. A thousandth of what the credit columns hold
- * (`numeric(24,12)`: under 10^12), so that a balance, its holds and a grant still fit when added,
- * even by grants racing past the check; and an amount to the micro-dollar is still exact as a
- * JSON number (a double holds 15 digits).
- */
-export const MAX_CREDIT_USD = 1_000_000_000;
-const MAX_CREDIT = parseAmount(String(MAX_CREDIT_USD));
-/** Whether an exact amount (pico-USD) is within ±MAX_CREDIT_USD. */
-export const isWithinCreditLimit = (pico: bigint) => pico >= -MAX_CREDIT && pico <= MAX_CREDIT;
-
-/** POST /api/credits: an admin's grant (positive) or take-back (negative), to the micro-dollar. */
-export const CreditGrantBody = z.object(
-  {
-    user_id: UserIdentifier,
-    amount: decimalAmount("amount", { signed: true }).refine(
-      // Only an amount that passed the decimal rule is compared.
-      (amount) => !/^-?\d+(\.\d+)?$/.test(amount) || isWithinCreditLimit(parseAmount(amount)),
-      `amount must be from -${MAX_CREDIT_USD} to ${MAX_CREDIT_USD} (US dollars)`,
-    ),
-    reason: storableText("reason").min(1, "reason must not be empty").max(500, "reason must be at most 500 characters"),
-  },
-  { error: "body must be a JSON object" },
-);
-export type CreditGrantBody = z.infer<typeof CreditGrantBody>;
-
 /** POST /api/users: the user to create, by the identifier its tasks send as `user_id`. */
 export const CreateUserBody = z.object({ user_id: UserIdentifier }, { error: "body must be a JSON object" });
 export type CreateUserBody = z.infer<typeof CreateUserBody>;
-
-/** GET /api/balance: whose (an admin names the user; a user key may leave it out). */
-export const BalanceQuery = z.object({ user_id: UserIdentifier.optional() });

@@ -27,13 +27,24 @@ export function requireStripe(stripe: Stripe | undefined): Stripe {
   return stripe;
 }
 
+/**
+ * Stripe has no such object (404 `resource_missing`): a permanent answer, not an outage. A webhook
+ * records its event with this as the problem and answers 200, as Stripe would otherwise redeliver
+ * it for days to the same answer; a client's request still gets a 502.
+ */
+export class MissingStripeObjectError extends UpstreamError {}
+
 /** Stripe failures become 502s the client can read; our own errors pass through. */
 export async function callStripe<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
     if (error instanceof Stripe.errors.StripeError) {
-      throw new UpstreamError(`Stripe refused the request: ${error.message}`, false, { cause: error });
+      const message = `Stripe refused the request: ${error.message}`;
+      if (error.statusCode === 404 && error.code === "resource_missing") {
+        throw new MissingStripeObjectError(message, false, { cause: error });
+      }
+      throw new UpstreamError(message, false, { cause: error });
     }
     throw error;
   }

@@ -5,6 +5,7 @@
 // a plain object type (scripts/build-package.mjs), with no zod and no workspace package behind it.
 import type * as billing from "@aitasks/billing";
 import type * as contract from "@aitasks/contract";
+import type * as ledger from "@aitasks/ledger";
 import type * as reports from "@aitasks/reports";
 import type * as tasks from "@aitasks/tasks";
 import type { z } from "zod";
@@ -26,9 +27,9 @@ export type ReportQuery = QueryOf<typeof reports.ReportQuery>;
 /** GET /api/ledger: UTC days, both included, each today when absent (the method chooses the format). */
 export type LedgerQuery = Omit<QueryOf<typeof reports.LedgerQuery>, "format">;
 /** GET /api/balance: an admin names the user; a user key may leave it out. */
-export type BalanceQuery = QueryOf<typeof billing.BalanceQuery>;
+export type BalanceQuery = QueryOf<typeof ledger.BalanceQuery>;
 /** POST /api/credits (admin): a grant, or a take-back with a negative amount. */
-export type CreditGrantBody = z.input<typeof billing.CreditGrantBody>;
+export type CreditGrantBody = z.input<typeof ledger.CreditGrantBody>;
 /** POST /api/payment/micro. */
 export type MicroCheckoutBody = z.input<typeof billing.MicroCheckoutBody>;
 /** POST /api/payment/subscription. */

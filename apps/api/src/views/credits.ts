@@ -1,6 +1,6 @@
-import type { Balance } from "@aitasks/billing";
 import type { Balance as BalanceView, CreditGrant } from "@aitasks/contract";
 import { amountToNumber, type creditEntries } from "@aitasks/db";
+import type { Balance } from "@aitasks/ledger";
 
 // Credit JSON shapes (docs/api.md), built here only. Credit is in US dollars.
 

@@ -1,6 +1,7 @@
 import { type Database, stripeEvents, type Transaction } from "@aitasks/db";
 import { eq } from "drizzle-orm";
 import type { StripeEventEnvelope } from "../schemas.js";
+import { MissingStripeObjectError } from "../stripe-client.js";
 import { chargeRefunded } from "./charge-refunded.js";
 import { checkoutSessionPaid } from "./checkout-session-paid.js";
 import { disputeFundsMoved } from "./dispute-funds-moved.js";
@@ -33,7 +34,8 @@ export const HANDLED_STRIPE_EVENTS = [...handlers.keys()];
 
 /**
  * `applied`; `duplicate` (already recorded); `ignored` (a type we do not handle); `unreadable`
- * (a handled type whose object lacks what its handler needs: recorded with the problem, nothing booked).
+ * (a handled type whose object lacks what its handler needs, or that Stripe's API says does not
+ * exist: recorded with the problem, nothing booked).
  */
 export type EventOutcome =
   | { outcome: "applied" | "duplicate" | "ignored" }
@@ -50,14 +52,19 @@ export async function applyStripeEvent(
 ): Promise<EventOutcome> {
   const handler = handlers.get(event.type);
   const read = handler?.read(event);
-  const problem = read && "problem" in read ? read.problem : null;
+  let problem = read && "problem" in read ? read.problem : null;
   // What the handler needs from Stripe's API, asked before the transaction opens (and not at all
   // for an event already applied: Stripe redelivers until it has our 200).
   let apply: ((tx: Transaction) => Promise<void>) | undefined;
   if (read && "prepare" in read) {
     const [known] = await db.select({ id: stripeEvents.id }).from(stripeEvents).where(eq(stripeEvents.id, event.id));
     if (known) return { outcome: "duplicate" };
-    apply = await read.prepare(context);
+    try {
+      apply = await read.prepare(context);
+    } catch (error) {
+      if (!(error instanceof MissingStripeObjectError)) throw error;
+      problem = error.message;
+    }
   }
   return db.transaction(async (tx) => {
     const inserted = await tx
@@ -67,7 +74,7 @@ export async function applyStripeEvent(
       .returning({ id: stripeEvents.id });
     if (inserted.length === 0) return { outcome: "duplicate" };
     if (!read) return { outcome: "ignored" };
-    if ("problem" in read) return { outcome: "unreadable", problem: read.problem };
+    if (problem !== null) return { outcome: "unreadable", problem };
     await apply?.(tx);
     return { outcome: "applied" };
   });

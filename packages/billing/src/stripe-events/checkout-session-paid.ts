@@ -1,16 +1,16 @@
 import { subscriptions, users } from "@aitasks/db";
+import { bookStripePayment } from "@aitasks/ledger";
 import { and, eq, sql } from "drizzle-orm";
-import { bookCredit } from "../credits/credit-entry.js";
 import { CheckoutSessionObject } from "../schemas.js";
-import { bookStripeMoney, creditableUsd, defineHandler, eventTime, resolveUserId } from "./handler.js";
+import { defineHandler, eventTime, resolveUserId } from "./handler.js";
 import { type Settled, settlementOfPaymentIntent } from "./settlement.js";
 
 /**
- * `checkout.session.completed` and `async_payment_succeeded`. Payment mode: the micro-payment is
- * income once paid, and grants its user what was paid as credit. Subscription mode: the
- * subscription is linked to the user.
+ * `checkout.session.completed` and `async_payment_succeeded`. Payment mode: the micro-payment,
+ * once paid, as Stripe settled it (its payment intent's charge, read from Stripe's API), booked by
+ * the ledger with the credit it grants. Subscription mode: the subscription is linked to the user.
  */
-export const checkoutSessionPaid = defineHandler<typeof CheckoutSessionObject, Settled>(
+export const checkoutSessionPaid = defineHandler<typeof CheckoutSessionObject, Settled | undefined>(
   CheckoutSessionObject,
   async (tx, event, session, { prepared }) => {
     const customerId = session.customer ?? null;
@@ -31,24 +31,19 @@ export const checkoutSessionPaid = defineHandler<typeof CheckoutSessionObject, S
     if (session.mode === "payment") {
       // Delayed payment methods complete the session unpaid; `async_payment_succeeded` books them later.
       if (session.payment_status !== "paid" || !session.amount_total) return;
-      const payment = session.payment_intent ?? session.id;
-      const booked = await bookStripeMoney(tx, {
-        category: "micro_payment",
-        minorUnits: session.amount_total,
-        currency: session.currency ?? "usd",
-        settlement: prepared?.settlement,
-        occurredAt: eventTime(event),
-        userId,
-        stripeObjectId: payment,
-        stripeChargeId: prepared?.chargeId ?? null,
-      });
-      await bookCredit(tx, {
-        userId,
-        source: "payment",
-        sourceKey: payment,
-        amount: creditableUsd(booked),
-        occurredAt: eventTime(event),
-      });
+      await bookStripePayment(
+        tx,
+        {
+          id: session.payment_intent ?? session.id,
+          paymentIntentId: session.payment_intent ?? null,
+          chargeId: prepared?.chargeId ?? null,
+          amount: session.amount_total,
+          currency: session.currency ?? "usd",
+          settlement: prepared?.settlement ?? null,
+          userId,
+        },
+        eventTime(event),
+      );
     } else if (session.mode === "subscription") {
       const subscriptionId = session.subscription;
       if (!subscriptionId) return;

@@ -1,4 +1,5 @@
-import { ledgerEntries, minorUnitsToAmount, POSITIVE_ID, type Transaction, users } from "@aitasks/db";
+import { POSITIVE_ID, type Transaction, users } from "@aitasks/db";
+import type { Settlement } from "@aitasks/ledger";
 import { eq } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { z } from "zod";
@@ -69,67 +70,10 @@ export async function resolveUserId(
   return null;
 }
 
-type LedgerRow = typeof ledgerEntries.$inferInsert;
-
-/** One ledger row, once: a second booking of the same category and Stripe object is a no-op. */
-export async function book(tx: Transaction, row: Omit<LedgerRow, "id" | "createdAt">) {
-  await tx
-    .insert(ledgerEntries)
-    .values(row)
-    .onConflictDoNothing({ target: [ledgerEntries.category, ledgerEntries.stripeObjectId] });
-}
-
-/**
- * Money that Stripe moved for a payment, a refund or a dispute. With its balance transaction: the
- * amount Stripe settled, in the settlement currency, with what the customer paid kept beside it,
- * and Stripe's fee as a `payment_fee` expense (booked once per balance transaction), so that profit
- * is what the business kept. Without one: the amount in its own currency, with that currency's
- * exponent (reports add only their own currency's rows and show the others apart).
- */
-export async function bookStripeMoney(
-  tx: Transaction,
-  entry: {
-    category: "subscription" | "micro_payment" | "refund" | "dispute";
-    /** In `currency`'s smallest unit, signed: negative for money that left. */
-    minorUnits: number;
-    currency: string;
-    settlement: BalanceTransactionObject | undefined;
-    occurredAt: Date;
-    userId: number | null;
-    stripeObjectId: string;
-    stripeChargeId?: string | null;
-  },
-): Promise<{ amount: string; currency: string }> {
-  const { settlement, minorUnits, currency, ...rest } = entry;
-  const own = minorUnitsToAmount(minorUnits, currency);
-  const booked = settlement
-    ? { amount: minorUnitsToAmount(settlement.amount, settlement.currency), currency: settlement.currency }
-    : { amount: own, currency };
-  await book(tx, {
-    kind: "income",
-    ...rest,
-    amountUsd: booked.amount,
-    currency: booked.currency,
-    ...(settlement
-      ? { originalAmount: own, originalCurrency: currency, stripeBalanceTransactionId: settlement.id }
-      : {}),
-  });
-  if (settlement && settlement.fee !== 0) {
-    await book(tx, {
-      kind: "expense",
-      category: "payment_fee",
-      amountUsd: minorUnitsToAmount(settlement.fee, settlement.currency),
-      currency: settlement.currency,
-      occurredAt: entry.occurredAt,
-      userId: entry.userId,
-      stripeObjectId: settlement.id,
-      stripeChargeId: entry.stripeChargeId ?? null,
-      stripeBalanceTransactionId: settlement.id,
-    });
-  }
-  return booked;
-}
-
-/** Credit is in US dollars: money booked in another currency (its settlement unknown) grants none. */
-export const creditableUsd = (booked: { amount: string; currency: string }) =>
-  booked.currency === "usd" ? booked.amount : "0";
+/** A balance transaction as the ledger books it (Stripe's object carries much more). */
+export const settlementOf = ({ id, amount, fee, currency }: BalanceTransactionObject): Settlement => ({
+  id,
+  amount,
+  fee,
+  currency,
+});

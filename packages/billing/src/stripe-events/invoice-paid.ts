@@ -1,15 +1,16 @@
 import { subscriptions } from "@aitasks/db";
+import { bookStripeInvoice, type StripeInvoicePayment } from "@aitasks/ledger";
 import { eq } from "drizzle-orm";
-import { bookCredit } from "../credits/credit-entry.js";
 import { InvoiceObject } from "../schemas.js";
-import { bookStripeMoney, creditableUsd, defineHandler, eventTime, resolveUserId } from "./handler.js";
-import { type Settled, settlementOfInvoice } from "./settlement.js";
+import { defineHandler, eventTime, resolveUserId } from "./handler.js";
+import { paymentsOfInvoice } from "./settlement.js";
 
 /**
- * `invoice.paid`: each paid invoice of a subscription is income once, and grants its user credit:
+ * `invoice.paid`: a paid invoice of a subscription, with every payment that paid it as Stripe
+ * settled them (read from Stripe's API), booked by the ledger with the credit it grants:
  * SUBSCRIPTION_CREDIT_USD, or what the invoice paid.
  */
-export const invoicePaid = defineHandler<typeof InvoiceObject, Settled>(
+export const invoicePaid = defineHandler<typeof InvoiceObject, StripeInvoicePayment[] | undefined>(
   InvoiceObject,
   async (tx, event, invoice, { prepared, subscriptionCreditUsd }) => {
     if (!invoice.amount_paid) return;
@@ -26,24 +27,18 @@ export const invoicePaid = defineHandler<typeof InvoiceObject, Settled>(
     const reference = details?.metadata?.user_id ?? invoice.subscription_details?.metadata?.user_id;
     userId ??= await resolveUserId(tx, reference, invoice.customer);
     const paidAt = invoice.status_transitions?.paid_at;
-    const occurredAt = paidAt ? new Date(paidAt * 1000) : eventTime(event);
-    const booked = await bookStripeMoney(tx, {
-      category: "subscription",
-      minorUnits: invoice.amount_paid,
-      currency: invoice.currency,
-      settlement: prepared?.settlement,
-      occurredAt,
-      userId,
-      stripeObjectId: invoice.id,
-      stripeChargeId: prepared?.chargeId ?? null,
-    });
-    await bookCredit(tx, {
-      userId,
-      source: "invoice",
-      sourceKey: invoice.id,
-      amount: subscriptionCreditUsd ?? creditableUsd(booked),
-      occurredAt,
-    });
+    await bookStripeInvoice(
+      tx,
+      {
+        id: invoice.id,
+        amountPaid: invoice.amount_paid,
+        currency: invoice.currency,
+        creditUsd: subscriptionCreditUsd ?? null,
+        userId,
+        payments: prepared ?? null,
+      },
+      paidAt ? new Date(paidAt * 1000) : eventTime(event),
+    );
   },
-  async (invoice, { stripe }) => (stripe && invoice.amount_paid ? settlementOfInvoice(stripe, invoice.id) : undefined),
+  async (invoice, { stripe }) => (stripe && invoice.amount_paid ? paymentsOfInvoice(stripe, invoice.id) : undefined),
 );

@@ -1,77 +1,133 @@
 import { UpstreamError } from "@aitasks/errors";
+import type { Settlement, StripeInvoicePayment } from "@aitasks/ledger";
 import type Stripe from "stripe";
 import { z } from "zod";
-import { BalanceTransactionObject, StripeList } from "../schemas.js";
+import { BalanceTransactionObject, DisputeObject, RefundObject, StripeList } from "../schemas.js";
 import { callStripe } from "../stripe-client.js";
+import { settlementOf } from "./handler.js";
 
 /**
- * What Stripe settled for a payment, read from its API: the balance transaction of the payment's
- * charge. Stripe answers are validated as events are; one that lacks the balance transaction (not
- * created yet) fails the delivery with a 502, so Stripe delivers the event again later.
+ * What Stripe's API says now of the objects an event names: each event is a notification, and the
+ * books follow the object's current state. Answers are validated as events are; one that lacks
+ * what is booked (a payment's balance transaction, not created yet) fails the delivery with a 502,
+ * so Stripe delivers the event again later. An object Stripe does not have is a 404 that
+ * `callStripe` reports apart (the event is then recorded with that problem).
  */
+
+function read<S extends z.ZodType>(schema: S, value: unknown, problem: string): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new UpstreamError(problem, true);
+  return parsed.data;
+}
+
+const notSettledYet = (what: string) =>
+  `Stripe has no settled balance transaction for ${what} yet; the event will be retried`;
 
 const ChargeWithBalance = z.looseObject({ id: z.string(), balance_transaction: BalanceTransactionObject });
 const IntentWithCharge = z.looseObject({ latest_charge: ChargeWithBalance });
 
-function read<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    throw new UpstreamError(
-      `Stripe has no settled balance transaction for ${what} yet; the event will be retried`,
-      true,
-    );
-  }
-  return parsed.data;
-}
-
 /** A payment's settlement and the charge it settled. */
-export type Settled = { chargeId: string; settlement: BalanceTransactionObject } | undefined;
+export type Settled = { chargeId: string; settlement: Settlement };
 
 export async function settlementOfPaymentIntent(stripe: Stripe, paymentIntentId: string): Promise<Settled> {
   const intent = await callStripe(() =>
     stripe.paymentIntents.retrieve(paymentIntentId, { expand: ["latest_charge.balance_transaction"] }),
   );
-  const { latest_charge } = read(IntentWithCharge, intent, `payment ${paymentIntentId}`);
-  return { chargeId: latest_charge.id, settlement: latest_charge.balance_transaction };
+  const { latest_charge } = read(IntentWithCharge, intent, notSettledYet(`payment ${paymentIntentId}`));
+  return { chargeId: latest_charge.id, settlement: settlementOf(latest_charge.balance_transaction) };
 }
 
-export async function settlementOfCharge(stripe: Stripe, chargeId: string): Promise<Settled> {
+async function settlementOfCharge(stripe: Stripe, chargeId: string): Promise<Settled> {
   const charge = await callStripe(() => stripe.charges.retrieve(chargeId, { expand: ["balance_transaction"] }));
-  return { chargeId, settlement: read(ChargeWithBalance, charge, `charge ${chargeId}`).balance_transaction };
+  const { balance_transaction } = read(ChargeWithBalance, charge, notSettledYet(`charge ${chargeId}`));
+  return { chargeId, settlement: settlementOf(balance_transaction) };
 }
 
+const reference = z.union([z.string(), z.looseObject({ id: z.string() })]).nullish();
 const InvoicePayments = StripeList(
   z.looseObject({
+    id: z.string().nullish(),
     status: z.string(),
-    payment: z.looseObject({
-      payment_intent: z.union([z.string(), z.looseObject({ id: z.string() })]).nullish(),
-      charge: z.union([z.string(), z.looseObject({ id: z.string() })]).nullish(),
-    }),
+    amount_paid: z.number().int().nullish(),
+    payment: z.looseObject({ payment_intent: reference, charge: reference }),
   }),
 );
-const idOf = (ref: string | { id: string }) => (typeof ref === "string" ? ref : ref.id);
+const idOf = (ref: string | { id: string } | null | undefined) => (typeof ref === "string" ? ref : (ref?.id ?? null));
 
 /**
- * The settlement of a paid invoice, through its payments (API 2025-03-31 and later). Undefined for
- * an invoice paid outside Stripe (no payment of Stripe's): it is booked in its own currency.
+ * Every paid payment of an invoice (API 2025-03-31 and later: an invoice may be paid in several),
+ * every page of them, each with its settlement. A payment outside Stripe (a payment record) has none.
  */
-export async function settlementOfInvoice(stripe: Stripe, invoiceId: string): Promise<Settled> {
-  const page = await callStripe(() => stripe.invoicePayments.list({ invoice: invoiceId, limit: 10 }));
-  const payments = read(InvoicePayments, page, `invoice ${invoiceId}`);
-  const paid = payments.data.find((payment) => payment.status === "paid");
-  if (paid?.payment.payment_intent) return settlementOfPaymentIntent(stripe, idOf(paid.payment.payment_intent));
-  if (paid?.payment.charge) return settlementOfCharge(stripe, idOf(paid.payment.charge));
-  return undefined;
+export async function paymentsOfInvoice(stripe: Stripe, invoiceId: string): Promise<StripeInvoicePayment[]> {
+  const payments: StripeInvoicePayment[] = [];
+  let startingAfter: string | undefined;
+  do {
+    const page = await callStripe(() =>
+      stripe.invoicePayments.list({
+        invoice: invoiceId,
+        status: "paid",
+        limit: 100,
+        ...(startingAfter ? { starting_after: startingAfter } : {}),
+      }),
+    );
+    const parsed = read(InvoicePayments, page, `Stripe sent an unreadable list of payments of invoice ${invoiceId}`);
+    for (const item of parsed.data.filter((payment) => payment.status === "paid")) {
+      const paymentIntentId = idOf(item.payment.payment_intent);
+      const chargeId = idOf(item.payment.charge);
+      const settled = paymentIntentId
+        ? await settlementOfPaymentIntent(stripe, paymentIntentId)
+        : chargeId
+          ? await settlementOfCharge(stripe, chargeId)
+          : undefined;
+      payments.push({
+        id: paymentIntentId ?? chargeId ?? item.id ?? invoiceId,
+        paymentIntentId,
+        chargeId: settled?.chargeId ?? chargeId,
+        amountPaid: item.amount_paid ?? null,
+        settlement: settled?.settlement ?? null,
+      });
+    }
+    startingAfter = parsed.has_more ? (parsed.data.at(-1)?.id ?? undefined) : undefined;
+  } while (startingAfter);
+  return payments;
 }
 
-/** A balance transaction the event names by id (a refund's), or gives expanded. */
-export async function balanceTransaction(
-  stripe: Stripe | undefined,
-  ref: string | BalanceTransactionObject | null | undefined,
-): Promise<BalanceTransactionObject | undefined> {
-  if (!ref) return undefined;
-  if (typeof ref !== "string") return ref;
-  if (!stripe) return undefined;
-  const transaction = await callStripe(() => stripe.balanceTransactions.retrieve(ref));
-  return read(BalanceTransactionObject, transaction, `balance transaction ${ref}`);
+const EXPANDED_REFUND = ["balance_transaction", "failure_balance_transaction"];
+
+/** A refund as Stripe holds it now, with its balance transactions. */
+export async function currentRefund(stripe: Stripe, refundId: string): Promise<RefundObject> {
+  const refund = await callStripe(() => stripe.refunds.retrieve(refundId, { expand: EXPANDED_REFUND }));
+  return read(RefundObject, refund, `Stripe sent an unreadable refund ${refundId}`);
 }
+
+const Refunds = StripeList(RefundObject);
+
+/** Every refund of a charge as Stripe holds it now, every page. */
+export async function refundsOfCharge(stripe: Stripe, chargeId: string): Promise<RefundObject[]> {
+  const refunds: RefundObject[] = [];
+  let startingAfter: string | undefined;
+  do {
+    const page = await callStripe(() =>
+      stripe.refunds.list({
+        charge: chargeId,
+        limit: 100,
+        expand: EXPANDED_REFUND.map((field) => `data.${field}`),
+        ...(startingAfter ? { starting_after: startingAfter } : {}),
+      }),
+    );
+    const parsed = read(Refunds, page, `Stripe sent an unreadable list of refunds of charge ${chargeId}`);
+    refunds.push(...parsed.data);
+    startingAfter = parsed.has_more ? parsed.data.at(-1)?.id : undefined;
+  } while (startingAfter);
+  return refunds;
+}
+
+/** A dispute as Stripe holds it now (its balance transactions come with it). */
+export async function currentDispute(stripe: Stripe, disputeId: string): Promise<DisputeObject> {
+  const dispute = await callStripe(() => stripe.disputes.retrieve(disputeId));
+  return read(DisputeObject, dispute, `Stripe sent an unreadable dispute ${disputeId}`);
+}
+
+/** A balance transaction an object gives expanded; one named by id only is not known (no Stripe key to ask). */
+export const settledAs = (ref: string | BalanceTransactionObject | null | undefined): Settlement | null =>
+  ref && typeof ref === "object" ? settlementOf(ref) : null;

@@ -1,6 +1,6 @@
 import { creditBalances, type Executor, parseAmount, users } from "@aitasks/db";
+import type { Balance } from "@aitasks/ledger";
 import { eq } from "drizzle-orm";
-import type { Balance } from "../credits/credits.js";
 
 /** A user as an admin sees it: its identifier, its prepaid credit (exact, pico-USD) and since when it exists. */
 export interface UserAccount extends Balance {

@@ -8,6 +8,7 @@ export * from "./ledger-entries.js";
 export * from "./report-rollups.js";
 export * from "./stats-counters.js";
 export * from "./stripe-events.js";
+export * from "./stripe-objects.js";
 export * from "./subscriptions.js";
 export * from "./tasks.js";
 export * from "./usage-rollups.js";

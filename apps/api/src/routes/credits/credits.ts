@@ -1,5 +1,5 @@
-import { BalanceQuery, CreditGrantBody, getBalance, grantCredit } from "@aitasks/billing";
 import { Balance, CreditGrant } from "@aitasks/contract";
+import { BalanceQuery, CreditGrantBody, getBalance, grantCredit } from "@aitasks/ledger";
 import type { FastifyInstance } from "fastify";
 import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";

@@ -233,37 +233,18 @@ describe("refunds per refund object, and disputes", () => {
     const intent = unique("pi");
     const chargeId = unique("ch");
     servePayment(c.stripe, intent, chargeId, balanceTransaction(unique("txn"), 2000, 88));
-    const refund = (id: string, amount: number, status: string, transaction: string) => ({
-      id,
-      object: "refund",
-      amount,
-      currency: "usd",
-      charge: chargeId,
-      status,
-      balance_transaction: transaction,
-    });
-    const refunds: object[] = [];
-    c.stripe.answer("GET", "/v1/refunds", (query) =>
-      query.get("charge") === chargeId
-        ? {
-            object: "list",
-            has_more: false,
-            data: refunds.map((r) => ({
-              ...r,
-              balance_transaction: balanceTransaction(
-                (r as { balance_transaction: string }).balance_transaction,
-                -(r as { amount: number }).amount,
-                0,
-              ),
-            })),
-          }
-        : undefined,
-    );
-    for (const id of ["txn_re1", "txn_re2"]) {
-      c.stripe.answer("GET", `/v1/balance_transactions/${id}`, () =>
-        balanceTransaction(id, id === "txn_re1" ? -300 : -100, 0),
-      );
-    }
+    // The refunds as Stripe's API holds them, each with its balance transaction.
+    const refund = (id: string, amount: number, status: string, failure: object | null = null) =>
+      c.stripe.put({
+        id,
+        object: "refund",
+        amount,
+        currency: "usd",
+        charge: chargeId,
+        status,
+        balance_transaction: balanceTransaction(`txn_${id}`, -amount, 0),
+        failure_balance_transaction: failure,
+      });
     const charge = (refunded: number) => ({
       id: chargeId,
       object: "charge",
@@ -274,17 +255,17 @@ describe("refunds per refund object, and disputes", () => {
 
     await deliver(c.app, "checkout.session.completed", paidSession(intent, 2000, "usd"), day);
     // $3 refunded: Stripe sends charge.refunded (the refunds are listed from the API).
-    refunds.push(refund("re_1", 300, "succeeded", "txn_re1"));
+    refund("re_1", 300, "succeeded");
     await deliver(c.app, "charge.refunded", charge(300), day + 60);
-    // That refund fails: Stripe returns the $3 to the balance.
-    await deliver(c.app, "charge.refund.updated", refund("re_1", 300, "failed", "txn_re1"), day + 120);
-    refunds[0] = refund("re_1", 300, "failed", "txn_re1");
+    // That refund fails: Stripe returns the $3 to the balance (its refund_failure transaction).
+    const failed = refund("re_1", 300, "failed", balanceTransaction("txn_re_1_failure", 300, 0));
+    await deliver(c.app, "charge.refund.updated", failed, day + 120);
     // A new $1 refund; the charge's running total no longer counts the failed one.
-    refunds.push(refund("re_2", 100, "succeeded", "txn_re2"));
-    await deliver(c.app, "refund.created", refund("re_2", 100, "succeeded", "txn_re2"), day + 180);
+    const second = refund("re_2", 100, "succeeded");
+    await deliver(c.app, "refund.created", second, day + 180);
     await deliver(c.app, "charge.refunded", charge(100), day + 181);
     // A lost dispute: the $20 withdrawn and Stripe's $15 dispute fee.
-    const dispute = {
+    const dispute = c.stripe.put({
       id: unique("dp"),
       object: "dispute",
       charge: chargeId,
@@ -292,11 +273,11 @@ describe("refunds per refund object, and disputes", () => {
       currency: "usd",
       status: "needs_response",
       balance_transactions: [balanceTransaction(unique("txn"), -2000, 1500)],
-    };
+    });
     await deliver(c.app, "charge.dispute.funds_withdrawn", dispute, day + 240);
-    await deliver(c.app, "charge.dispute.closed", { ...dispute, status: "lost" }, day + 300);
+    await deliver(c.app, "charge.dispute.closed", c.stripe.update(dispute.id, { status: "lost" }), day + 300);
     // Redeliveries of the same objects in other events book nothing more.
-    await deliver(c.app, "refund.updated", refund("re_1", 300, "failed", "txn_re1"), day + 301);
+    await deliver(c.app, "refund.updated", failed, day + 301);
     await deliver(c.app, "charge.dispute.created", dispute, day + 302);
 
     const daily = await report(c.app, day);
@@ -321,25 +302,24 @@ describe("refunds per refund object, and disputes", () => {
 
   it("books a refund first seen failed as a refund and its reversal, netting nothing", async () => {
     const day = aDay();
-    c.stripe.answer("GET", "/v1/balance_transactions/txn_failed_first", () =>
-      balanceTransaction("txn_failed_first", -500, 0),
-    );
-    const refund = {
+    const chargeId = unique("ch");
+    const refund = c.stripe.put({
       id: unique("re"),
       object: "refund",
       amount: 500,
       currency: "usd",
-      charge: unique("ch"),
+      charge: chargeId,
       status: "failed",
-      balance_transaction: "txn_failed_first",
-    };
+      balance_transaction: balanceTransaction("txn_failed_first", -500, 0),
+    });
 
     await deliver(c.app, "refund.failed", refund, day);
+    // An older event: Stripe's API says the refund has failed.
     await deliver(c.app, "refund.updated", { ...refund, status: "succeeded" }, day - 60);
 
     expect(await report(c.app, day)).toMatchObject({ income: 0, breakdown: { income_breakdown: { refund: 0 } } });
     const rows = await c.app
-      .sql`select amount_usd::text as amount from ledger_entries where stripe_charge_id = ${refund.charge} order by id`;
+      .sql`select amount_usd::text as amount from ledger_entries where stripe_charge_id = ${chargeId} order by id`;
     expect(rows).toEqual([{ amount: "-5.000000000000" }, { amount: "5.000000000000" }]);
   });
 
@@ -347,21 +327,17 @@ describe("refunds per refund object, and disputes", () => {
     const day = aDay();
     const withdrawn = balanceTransaction(unique("txn"), -1000, 1500);
     const reinstated = balanceTransaction(unique("txn"), 1000, -1500);
-    const dispute = {
+    const dispute = c.stripe.put({
       id: unique("dp"),
       object: "dispute",
       charge: unique("ch"),
-      status: "won",
+      status: "under_review",
       balance_transactions: [withdrawn],
-    };
+    });
 
     await deliver(c.app, "charge.dispute.funds_withdrawn", dispute, day);
-    await deliver(
-      c.app,
-      "charge.dispute.funds_reinstated",
-      { ...dispute, balance_transactions: [withdrawn, reinstated] },
-      day + 60,
-    );
+    const won = c.stripe.update(dispute.id, { status: "won", balance_transactions: [withdrawn, reinstated] });
+    await deliver(c.app, "charge.dispute.funds_reinstated", won, day + 60);
 
     expect(await report(c.app, day)).toMatchObject({
       income: 0,

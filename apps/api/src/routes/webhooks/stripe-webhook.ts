@@ -27,7 +27,11 @@ export async function stripeWebhookRoutes(
       body: StripeEventEnvelope,
       headers: ["Stripe-Signature"],
       responses: {
-        200: { description: "taken: applied now, before, or not a type handled", schema: WebhookReceived },
+        200: {
+          description:
+            "taken: applied now or before, not a type handled, or recorded with its problem (an object unreadable, or that Stripe's API does not have)",
+          schema: WebhookReceived,
+        },
         400: "no signature, a wrong or stale one, or an unreadable event",
         502: "Stripe could not be asked about the event: Stripe retries",
         503: "webhooks are not configured (STRIPE_WEBHOOK_SECRET), or Postgres is unavailable",
