@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { findMoneyViolations, type MoneyInvariant } from "@aitasks/ledger";
 import type { TestEnvironment } from "@aitasks/testing";
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
@@ -38,9 +39,20 @@ export async function createTestApp(
     db: resources.database.db,
     sql: resources.database.sql,
     queues: resources.queues,
-    async close() {
-      await app.close();
-      await resources.close();
+    /**
+     * Checks the money invariants on the file's database (every scenario ends with books that
+     * obey them: packages/ledger/src/invariants.ts), then closes; fails naming each violation.
+     * `skipMoneyInvariants` is for a test that builds a broken state on purpose, saying why.
+     */
+    async close({ skipMoneyInvariants }: { skipMoneyInvariants?: readonly MoneyInvariant[] } = {}) {
+      let violations: string[];
+      try {
+        violations = await findMoneyViolations(resources.database.db, { skip: skipMoneyInvariants });
+      } finally {
+        await app.close();
+        await resources.close();
+      }
+      if (violations.length > 0) throw new Error(`the books break money invariants:\n  ${violations.join("\n  ")}`);
     },
   };
 }

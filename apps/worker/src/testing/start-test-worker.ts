@@ -1,4 +1,5 @@
 import type { ResolveHost } from "@aitasks/callbacks";
+import { findMoneyViolations, type MoneyInvariant } from "@aitasks/ledger";
 import type { Providers } from "@aitasks/providers";
 import type { FakeChatServer, TestEnvironment } from "@aitasks/testing";
 import { pino } from "pino";
@@ -66,9 +67,20 @@ export async function startTestWorker(env: TestEnvironment, fake: FakeChatServer
     sql: resources.database.sql,
     queues: deps.queues,
     workerOf: running.workerOf,
-    async close() {
-      await running.close(5_000);
-      await resources.close();
+    /**
+     * Stops the workers, then checks the money invariants on the file's database (as
+     * createTestApp's `close()` does) and fails naming each violation. `skipMoneyInvariants` is
+     * for a test that builds a broken state on purpose, saying why.
+     */
+    async close({ skipMoneyInvariants }: { skipMoneyInvariants?: readonly MoneyInvariant[] } = {}) {
+      let violations: string[];
+      try {
+        await running.close(5_000);
+        violations = await findMoneyViolations(resources.database.db, { skip: skipMoneyInvariants });
+      } finally {
+        await resources.close();
+      }
+      if (violations.length > 0) throw new Error(`the books break money invariants:\n  ${violations.join("\n  ")}`);
     },
   };
 }

@@ -14,6 +14,9 @@ import { createTestApp } from "../../testing/create-test-app.js";
 
 const env = useTestEnvironment();
 type TestApp = Awaited<ReturnType<typeof createTestApp>>;
+// The serializer's test finishes a task by SQL (to give every field a value), not by a provider
+// call: no api_cost is booked for it and no rollup learns of its day, in the file's one database.
+const FINISHED_BY_SQL = { skipMoneyInvariants: ["api-costs", "reports"] } as const;
 let t: TestApp;
 type Operation = { operationId: string };
 type Server = { url: string };
@@ -44,7 +47,7 @@ beforeAll(async () => {
   addFormats.default(ajv);
   ajv.addSchema(document, DOCUMENT_ID);
 });
-afterAll(() => t.close());
+afterAll(() => t.close(FINISHED_BY_SQL));
 
 describe("GET /openapi.json", () => {
   it("documents every registered route, under /api and /api/v1 alike, HEAD included, and nothing else", () => {
@@ -197,7 +200,7 @@ describe("with ADMIN_API_KEY set", () => {
   beforeAll(async () => {
     locked = await createTestApp(env, {}, { ADMIN_API_KEY: "admin-key-openapi-0123456789" });
   });
-  afterAll(() => locked.close());
+  afterAll(() => locked.close(FINISHED_BY_SQL));
 
   it("serves the document and the page without a key, and the API still needs one", async () => {
     for (const url of ["/openapi.json", "/docs", "/docs/start.js"]) {
@@ -228,7 +231,7 @@ describe("the serializer of the documented answers", () => {
       });
     });
   });
-  afterAll(() => probed.close());
+  afterAll(() => probed.close(FINISHED_BY_SQL));
 
   const call = async (method: "GET" | "POST" | "DELETE", url: string, key: string, payload?: object) => {
     const response = await probed.app.inject({ method, url, headers: { authorization: `Bearer ${key}` }, payload });

@@ -13,11 +13,15 @@ const ADMIN = "admin-key-ledger-123456789";
 
 type TestApp = Awaited<ReturnType<typeof createTestApp>>;
 let testApp: TestApp;
+// The ledgers here are rows written with SQL, one of each kind, for the listing to show: a task's
+// charge without its task finishing (the balance is moved by the finishing task's trigger only),
+// an api_cost of a task never run. The invariants about balances, charges and costs do not hold.
+const ROWS_WRITTEN_BY_HAND = { skipMoneyInvariants: ["credit-balances", "task-charges", "api-costs"] } as const;
 
 beforeAll(async () => {
   testApp = await createTestApp(env, { adminKeyDigests: adminKeyDigests([ADMIN]) });
 });
-afterAll(() => testApp.close());
+afterAll(() => testApp.close(ROWS_WRITTEN_BY_HAND));
 
 interface Get {
   /** Default: the admin key; null: none. */
@@ -458,7 +462,7 @@ describe("GET /api/ledger", () => {
         from generate_series(1, ${ROWS}::int) as n`;
     });
     afterAll(async () => {
-      await app.close();
+      await app.close(ROWS_WRITTEN_BY_HAND);
       await database.close();
       await observer.end();
     });
@@ -639,7 +643,7 @@ describe("GET /api/ledger", () => {
       expect(response.statusCode).toBe(200);
       expect(response.json()).toEqual({ from: "2031-07-04", to: "2031-07-04", entries: [] });
     } finally {
-      await open.close();
+      await open.close(ROWS_WRITTEN_BY_HAND);
     }
   });
 });

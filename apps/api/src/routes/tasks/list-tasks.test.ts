@@ -9,7 +9,9 @@ let testApp: Awaited<ReturnType<typeof createTestApp>>;
 beforeAll(async () => {
   testApp = await createTestApp(env);
 });
-afterAll(() => testApp.close());
+// Completed tasks are inserted as such, without the provider call that books their api_cost and
+// marks their day for the rollup: the money invariants about those do not hold here.
+afterAll(() => testApp.close({ skipMoneyInvariants: ["api-costs", "reports"] }));
 
 type Status = "pending" | "processing" | "completed" | "failed";
 
