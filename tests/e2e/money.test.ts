@@ -1,4 +1,5 @@
-import { amountToNumber, minorUnitsToAmount, parseAmount } from "@aitasks/db";
+import { amountToNumber, createDatabase, minorUnitsToAmount, parseAmount } from "@aitasks/db";
+import { findMoneyViolations } from "@aitasks/ledger";
 // End to end, the money path: Checkout sessions at a fake Stripe, signed webhooks posted over HTTP
 // as Stripe posts them, tasks charged at their exact cost, the scheduled rollup, the reports and
 // the stats, against the real API and worker processes, Postgres and Redis.
@@ -435,4 +436,13 @@ describe("the money path through the real processes", () => {
     expect(waiting?.rows).toBe(0);
     expect((await json("/api/stats")).body).toEqual(stats);
   }, 40_000);
+});
+
+it("leaves books that keep every money invariant (packages/ledger/src/invariants.ts)", async () => {
+  const database = createDatabase(env.databaseUrl, { max: 1 });
+  try {
+    expect(await findMoneyViolations(database.db)).toEqual([]);
+  } finally {
+    await database.close();
+  }
 });

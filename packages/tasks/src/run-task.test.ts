@@ -1,4 +1,5 @@
 import { createDatabase, formatAmount, ledgerEntries, tasks } from "@aitasks/db";
+import { findMoneyViolations } from "@aitasks/ledger";
 import { buildPricing, costOf, createProviders, findPrice, taskPrice } from "@aitasks/providers";
 import { type FakeChatServer, fakeAnswer, fakeUsage, startFakeChatServer, useTestEnvironment } from "@aitasks/testing";
 import { eq } from "drizzle-orm";
@@ -404,4 +405,8 @@ describe("runTask's observer", () => {
       ["finished", mistral, "failed", true],
     ]);
   });
+});
+
+it("leaves books that keep every money invariant after all the runs above", async () => {
+  expect(await findMoneyViolations(database.db)).toEqual([]);
 });
