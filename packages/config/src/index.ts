@@ -1,5 +1,12 @@
 import { isIP } from "node:net";
-import { chooseMigrationTarget, currencyExponent, DEFAULT_DATABASE_URL, decimalAmount, parseAmount } from "@aitasks/db";
+import {
+  chooseMigrationTarget,
+  currencyExponent,
+  DEFAULT_DATABASE_URL,
+  decimalAmount,
+  errorCodesOf,
+  parseAmount,
+} from "@aitasks/db";
 import { findPrice, PROVIDER_NAMES, type PricingTable, type ProviderName, readPricingFile } from "@aitasks/providers";
 import type { HostPort, RedisTarget } from "@aitasks/queue";
 import { z } from "zod";
@@ -313,14 +320,37 @@ export function loadRedisTarget(vars: z.infer<typeof CommonEnv>): RedisTarget {
  * nothing was written for: log it and exit, so the supervisor restarts it (BullMQ's production
  * guide). Jobs a worker held go back to the queue when their lock expires. Only `main.ts` calls this.
  */
-export function exitOnUnhandledErrors(logger: { fatal(object: object, message: string): void }) {
+export function exitOnUnhandledErrors(logger: {
+  fatal(object: object, message: string): void;
+  error(object: object, message: string): void;
+}) {
   for (const event of ["unhandledRejection", "uncaughtException"] as const) {
     process.on(event, (error) => {
+      if (event === "unhandledRejection" && isLostConnection(error)) {
+        logger.error({ err: error }, `${event} of a lost connection: going on`);
+        return;
+      }
       logger.fatal({ err: error }, `${event}: exiting`);
       process.exit(1);
     });
   }
 }
+
+// The socket errors of a connection that dropped. postgres.js can reject a promise of its own with
+// one when Postgres becomes unreachable mid-query (tests/chaos/booking-outage.test.ts saw a worker
+// exit so, holding a provider's answer it had paid for). Every caller got its own error and the
+// pool reconnects, so nothing is left half-done: exiting would only drop the jobs and requests the
+// process holds. A thrown exception, or any other rejection, still exits.
+const LOST_CONNECTION = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ECONNREFUSED",
+  "ETIMEDOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+]);
+const isLostConnection = (error: unknown) => errorCodesOf(error).some((code) => LOST_CONNECTION.has(code));
 
 /** pino options shared by both apps: readable lines on a terminal, JSON lines otherwise. */
 export function loggerOptions(level: string) {
