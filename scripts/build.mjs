@@ -53,7 +53,7 @@ const copy = (from, to) => {
 };
 copy(migrations, join(out, "migrations"));
 
-// The dashboard's browser assets (apps/api/src/dashboard/dashboard.ts serves them): its stylesheet,
+// The dashboard's browser assets (apps/api/src/dashboard/routes/assets.ts serves them): its stylesheet,
 // and its charts script with Chart.js bundled in, so no page loads anything from another origin.
 const dashboard = await build({
   absWorkingDir: root,

@@ -3,8 +3,8 @@ import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import type { ControllerHandlerReturnType } from "@bull-board/api/typings/app";
 import { FastifyAdapter } from "@bull-board/fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { AppDeps } from "../deps.js";
 import { handleNotFound, isDependencyDown } from "../http/errors.js";
+import type { DashboardDeps } from "./dashboard-deps.js";
 import { isSameOrigin } from "./same-origin.js";
 
 /**
@@ -41,7 +41,10 @@ const CROSS_ORIGIN_LINK = /<link\b[^>]*\bhref=["']?(?:https?:)?\/\/[^>]*>\s*/gi;
  * removes jobs. Every request (page, assets, API) needs a dashboard session, and a request that
  * changes something must come from our own origin.
  */
-export async function queueBoardRoutes(app: FastifyInstance, deps: Pick<AppDeps, "queues" | "dashboardSessions">) {
+export async function queueBoardRoutes(
+  app: FastifyInstance,
+  deps: Pick<DashboardDeps, "queues" | "dashboardSessions">,
+) {
   const basePath = app.prefix;
   const serverAdapter = new FastifyAdapter().setBasePath(basePath);
   createBullBoard({
