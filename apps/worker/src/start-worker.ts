@@ -54,7 +54,7 @@ export function providerBackoff(attemptsMade: number, _type?: string, error?: Er
  * attempt count (CALLBACK_RETRY_BASE_MS × 3^(n−1), capped), so a job the reconciler re-created
  * keeps the schedule; an error before any attempt waits by the job's count.
  */
-export function callbackBackoff(attemptsMade: number, _type?: string, error?: Error, job?: MinimalJob): number {
+function callbackBackoff(attemptsMade: number, _type?: string, error?: Error, job?: MinimalJob): number {
   if (error instanceof CallbackNotDeliveredError) return error.retryInMs;
   const backoff = job?.opts.backoff;
   const base = typeof backoff === "object" ? (backoff.delay ?? 5000) : (backoff ?? 5000);

@@ -1,5 +1,5 @@
 /** The longest wait between two attempts: with the defaults, 12 attempts span about 22.5 hours. */
-export const MAX_CALLBACK_RETRY_DELAY_MS = 6 * 3600_000;
+const MAX_CALLBACK_RETRY_DELAY_MS = 6 * 3600_000;
 
 /**
  * How long to wait after attempt `attempt` (1 = the first) failed: `baseMs` × 3^(attempt − 1),

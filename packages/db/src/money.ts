@@ -22,9 +22,6 @@ export function formatAmount(pico: bigint): string {
 /** The exact amount, its 12 decimals trimmed of trailing zeros down to 2: `-5.00`, `0.000001`. */
 export const formatAmountShort = (pico: bigint): string => formatAmount(pico).replace(/(\.\d{2}\d*?)0+$/, "$1");
 
-/** The smaller of two exact amounts. */
-export const minAmount = (a: bigint, b: bigint): bigint => (a < b ? a : b);
-
 /** For JSON only: the nearest double to an exact amount (SPEC: money is a JSON number). */
 export const amountToNumber = (pico: bigint): number => Number(formatAmount(pico));
 

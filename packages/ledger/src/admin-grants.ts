@@ -24,7 +24,7 @@ import { findCreditUser, getBalance } from "./credit.js";
 export const MAX_CREDIT_USD = 1_000_000_000;
 const MAX_CREDIT = parseAmount(String(MAX_CREDIT_USD));
 /** Whether an exact amount (pico-USD) is within ±MAX_CREDIT_USD. */
-export const isWithinCreditLimit = (pico: bigint) => pico >= -MAX_CREDIT && pico <= MAX_CREDIT;
+const isWithinCreditLimit = (pico: bigint) => pico >= -MAX_CREDIT && pico <= MAX_CREDIT;
 
 /** POST /api/credits: an admin's grant (positive) or take-back (negative), to the micro-dollar. */
 export const CreditGrantBody = z.object(

@@ -8,7 +8,7 @@ import { type SQL, sql } from "drizzle-orm";
  * (a trigger, or one statement), so the check may run while other processes work. Tests run
  * them after every scenario (createTestApp's and startTestWorker's `close()`).
  */
-export const MONEY_INVARIANTS = [
+const MONEY_INVARIANTS = [
   /** Each user's credit balance is the sum of its credit entries. */
   "credit-balances",
   /** Each user's `held` is the sum of the holds of its unfinished (pending, processing) tasks. */

@@ -3,7 +3,7 @@ import { Gauge, type Registry } from "prom-client";
 import manifest from "../../../package.json" with { type: "json" };
 
 /** The product's version: the root package.json's `version`, `unknown` while it has none. */
-export const PRODUCT_VERSION = (manifest as { version?: string }).version ?? "unknown";
+const PRODUCT_VERSION = (manifest as { version?: string }).version ?? "unknown";
 
 /**
  * `aitasks_build_info{version,node_version}` = 1, Prometheus's convention for what a process runs:

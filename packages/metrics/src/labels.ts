@@ -1,7 +1,7 @@
 import { findPrice, type PricingTable, type ProviderName } from "@aitasks/providers";
 
 /** The label of any model outside the pricing table: a typo or a client's invention adds no series. */
-export const OTHER_MODEL = "other";
+const OTHER_MODEL = "other";
 
 /** A model's label value: its name when the pricing table prices it for that provider, else `other`. */
 export function modelLabel(pricing: PricingTable, provider: string, model: string): string {
@@ -14,7 +14,7 @@ const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIO
 export const methodLabel = (method: string) => (METHODS.has(method) ? method : "other");
 
 /** The label of requests no route matched (404s, whatever the URL). */
-export const UNMATCHED_ROUTE = "unmatched";
+const UNMATCHED_ROUTE = "unmatched";
 
 /**
  * The label of a route: its template (`/api/task/:id`), never the URL. `/api/v1` is the same API

@@ -4,7 +4,7 @@ import { modelLabel } from "./labels.js";
 
 // LLM calls take from tens of milliseconds (a cached or tiny answer) to minutes (a long reasoning
 // answer, a backlog): 50 ms up to 10 minutes.
-export const TASK_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
+const TASK_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
 
 interface Task {
   provider: string;

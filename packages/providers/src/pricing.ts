@@ -79,7 +79,7 @@ const notAboveInput = (entry: { input: bigint; cached_input?: bigint | undefined
   }
 };
 
-export const PricingFile = z.record(
+const PricingFile = z.record(
   z.string().min(1),
   z
     .object({

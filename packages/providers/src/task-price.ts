@@ -116,7 +116,7 @@ const perMillionJson = (decimals: number) =>
     });
 
 /** A TaskPrice as stored (a jsonb column): cost prices in whole micro-dollars, sale prices up to 12 decimals. */
-export const TaskPriceJson = z.strictObject({
+const TaskPriceJson = z.strictObject({
   cost: perMillionJson(6),
   sale: perMillionJson(12),
 }) satisfies z.ZodType<TaskPrice>;

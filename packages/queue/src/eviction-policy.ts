@@ -6,7 +6,7 @@ import type { RedisClient } from "./connections.js";
  * BullMQ then loses or repeats work without an error anywhere. Only `noeviction` is safe: Redis
  * then refuses writes when full, which BullMQ reports.
  */
-export const SAFE_EVICTION_POLICY = "noeviction";
+const SAFE_EVICTION_POLICY = "noeviction";
 
 /**
  * The server's `maxmemory-policy`, read from `INFO memory` rather than `CONFIG GET`: managed

@@ -1,7 +1,7 @@
 import type { JobsOptions } from "bullmq";
 
 /** Backoff type the worker implements: exponential, but never sooner than a provider's `Retry-After`. */
-export const PROVIDER_BACKOFF = "provider";
+const PROVIDER_BACKOFF = "provider";
 
 /**
  * How long finished jobs are kept, set on the workers (BullMQ applies a worker's rule to jobs that
@@ -39,7 +39,7 @@ export function runTaskJobOptions(maxAttempts: number, priority: number): JobsOp
 const runTaskOptions = new Map<number, JobsOptions[]>();
 
 /** Backoff type of deliver-callback jobs, which the worker implements (×3 per attempt from the base, capped). */
-export const CALLBACK_BACKOFF = "callback";
+const CALLBACK_BACKOFF = "callback";
 
 /**
  * A callback delivery's job. The delivery row counts attempts and decides when to stop; the job's

@@ -4,11 +4,11 @@ import type { RedisClient } from "./connections.js";
  * The output of a streamed task as it is written: each run's text so far in a Redis string (kept
  * for resuming event streams), and every piece announced on a channel the API's streams listen to.
  */
-export const taskOutputKey = (prefix: string, taskId: number, run: number) => `${prefix}:task-output:${taskId}:${run}`;
+const taskOutputKey = (prefix: string, taskId: number, run: number) => `${prefix}:task-output:${taskId}:${run}`;
 export const taskOutputChannel = (prefix: string) => `${prefix}:task-output`;
 
 /** How long a run's text so far is kept after its last piece; the finished task's output is in Postgres. */
-export const TASK_OUTPUT_RETENTION_S = 3600;
+const TASK_OUTPUT_RETENTION_S = 3600;
 
 /** Pieces of one task's output written within this time are published together. */
 const COALESCE_MS = 20;

@@ -1,10 +1,10 @@
 import { z } from "zod";
 
-export const REPORT_TYPES = ["daily", "weekly", "monthly"] as const;
+const REPORT_TYPES = ["daily", "weekly", "monthly"] as const;
 export type ReportType = (typeof REPORT_TYPES)[number];
 
 /** What a report's usage may be broken down by. */
-export const USAGE_GROUPINGS = ["model", "provider", "user"] as const;
+const USAGE_GROUPINGS = ["model", "provider", "user"] as const;
 export type UsageGrouping = (typeof USAGE_GROUPINGS)[number];
 
 export const ReportParams = z.object({
@@ -40,7 +40,7 @@ export const ReportQuery = z.object({
 export type ReportQuery = z.infer<typeof ReportQuery>;
 
 /** The longest range the ledger answers in one request, in days (both ends counted): a leap year. */
-export const LEDGER_MAX_DAYS = 366;
+const LEDGER_MAX_DAYS = 366;
 const DAY_MS = 86_400_000;
 const daysIn = (from: string, to: string) =>
   (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / DAY_MS + 1;

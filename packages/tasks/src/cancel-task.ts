@@ -1,14 +1,14 @@
 import type { AccessContext } from "@aitasks/auth";
 import { tasks } from "@aitasks/db";
-import { AppError, NotFoundError } from "@aitasks/errors";
+import { ConflictError, NotFoundError } from "@aitasks/errors";
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { getTask } from "./get-task.js";
 import type { TaskRecord } from "./task-record.js";
 
 /** A task that had already finished: its status is the reason it cannot be canceled. */
-export class TaskFinishedError extends AppError {
+export class TaskFinishedError extends ConflictError {
   constructor(readonly status: TaskRecord["status"]) {
-    super("CONFLICT", `the task is already ${status}`);
+    super(`the task is already ${status}`);
     this.details = { status };
   }
 }

@@ -94,7 +94,7 @@ const CONNECTION_ERROR_CODES = new Set([
  * 08 (connection), 53 (resources), 57 (operator intervention, timeouts), 40 (rolled back: a
  * deadlock) and 55P03 (lock not available).
  */
-export function isPostgresUnavailable(error: unknown): boolean {
+function isPostgresUnavailable(error: unknown): boolean {
   return errorCodesOf(error).some(
     (code) => CONNECTION_ERROR_CODES.has(code) || /^(08|53|57|40)[0-9A-Z]{3}$/.test(code) || code === "55P03",
   );

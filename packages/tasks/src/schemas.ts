@@ -12,7 +12,7 @@ export const DEFAULT_PRIORITY = 5;
 const text = (field: string) => z.string({ error: `${field} must be a string` });
 
 /** The longest `callback_url` accepted: longer ones are refused rather than cut. */
-export const MAX_CALLBACK_URL_LENGTH = 2048;
+const MAX_CALLBACK_URL_LENGTH = 2048;
 
 /** An absolute http(s) URL; whether its host may be called is checked when the task is submitted. */
 const CallbackUrl = text("callback_url")
@@ -52,7 +52,7 @@ export const CreateTaskBody = z.object(
 export type CreateTaskBody = z.infer<typeof CreateTaskBody>;
 
 /** The most tasks one batch may hold. */
-export const MAX_BATCH_TASKS = 1000;
+const MAX_BATCH_TASKS = 1000;
 
 export const CreateBatchBody = z.object(
   {

@@ -206,7 +206,7 @@ export async function startFakeChatServer(reply: ReplyFn = defaultReply, port = 
 export type FakeChatServer = Awaited<ReturnType<typeof startFakeChatServer>>;
 
 /** `text` cut into `count` pieces of about equal length (whole characters), none empty. */
-export function splitIntoPieces(text: string, count: number): string[] {
+function splitIntoPieces(text: string, count: number): string[] {
   const chars = [...text];
   const size = Math.max(1, Math.ceil(chars.length / count));
   const pieces: string[] = [];

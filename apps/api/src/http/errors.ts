@@ -60,8 +60,11 @@ const CONNECTION_ERROR_CODES = new Set([
 ]);
 
 /**
- * ioredis's own, which carry no code: a closed or unwritable connection, a command that timed out
- * (`commandTimeout`: a partition), retries spent, a cluster mid-failover or out of reach.
+ * ioredis's own: a closed or unwritable connection, a command that timed out (`commandTimeout`: a
+ * partition), retries spent, a cluster mid-failover or out of reach. Matched by text because ioredis
+ * 5 gives no other handle: it rejects most of these with a plain `Error` without a code, its two
+ * error classes (retries spent, slots cache) are not in its public exports, and it recognises a
+ * closed connection by this same message itself.
  */
 const REDIS_DOWN =
   /Connection is closed|enableOfflineQueue|Stream isn't writeable|Command timed out|max retries per request|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready/;

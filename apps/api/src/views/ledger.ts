@@ -21,7 +21,7 @@ async function* inChunks(pieces: AsyncIterable<string>): AsyncGenerator<string> 
 }
 
 /** One entry of the JSON answer: amounts as JSON numbers (SPEC), `null` where a book has no such field. */
-export function toLedgerEntryView(entry: LedgerEntry): LedgerEntryView {
+function toLedgerEntryView(entry: LedgerEntry): LedgerEntryView {
   return {
     book: entry.book,
     id: entry.id,

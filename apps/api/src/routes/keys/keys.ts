@@ -11,7 +11,7 @@ import { toApiKeyView } from "../../views/api-keys.js";
 
 // Refused like a task's user_id: Postgres cannot take NUL (a 500 otherwise), and a lone surrogate would be
 // stored as U+FFFD, giving the key to another identifier than the one asked for (and shown back).
-export const CreateKeyBody = z.object(
+const CreateKeyBody = z.object(
   {
     user_id: z
       .string({ error: "user_id is required: the user's identifier" })
