@@ -4,7 +4,7 @@ import {
   currencyExponent,
   DEFAULT_DATABASE_URL,
   decimalAmount,
-  errorCodesOf,
+  isConnectionLost,
   parseAmount,
 } from "@aitasks/db";
 import { findPrice, PROVIDER_NAMES, type PricingTable, type ProviderName, readPricingFile } from "@aitasks/providers";
@@ -326,7 +326,11 @@ export function exitOnUnhandledErrors(logger: {
 }) {
   for (const event of ["unhandledRejection", "uncaughtException"] as const) {
     process.on(event, (error) => {
-      if (event === "unhandledRejection" && isLostConnection(error)) {
+      // A dropped connection's error: postgres.js can reject a promise of its own with one when
+      // Postgres becomes unreachable mid-query (the booking-outage chaos test saw a worker exit so,
+      // holding a provider's answer it had paid for). Every caller got its own error and the pool
+      // reconnects, so exiting would only drop the jobs and requests the process holds.
+      if (event === "unhandledRejection" && isConnectionLost(error)) {
         logger.error({ err: error }, `${event} of a lost connection: going on`);
         return;
       }
@@ -335,22 +339,6 @@ export function exitOnUnhandledErrors(logger: {
     });
   }
 }
-
-// The socket errors of a connection that dropped. postgres.js can reject a promise of its own with
-// one when Postgres becomes unreachable mid-query (tests/chaos/booking-outage.test.ts saw a worker
-// exit so, holding a provider's answer it had paid for). Every caller got its own error and the
-// pool reconnects, so nothing is left half-done: exiting would only drop the jobs and requests the
-// process holds. A thrown exception, or any other rejection, still exits.
-const LOST_CONNECTION = new Set([
-  "ECONNRESET",
-  "EPIPE",
-  "ECONNREFUSED",
-  "ETIMEDOUT",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-]);
-const isLostConnection = (error: unknown) => errorCodesOf(error).some((code) => LOST_CONNECTION.has(code));
 
 /** pino options shared by both apps: readable lines on a terminal, JSON lines otherwise. */
 export function loggerOptions(level: string) {

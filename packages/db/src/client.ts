@@ -140,6 +140,27 @@ export function errorCodesOf(error: unknown): string[] {
   return codes;
 }
 
+// The codes of a connection that could not be made or was lost, from the OS or postgres.js.
+const CONNECTION_LOST_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EPIPE",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+]);
+
+/** Whether an error code says a connection could not be made or was lost. */
+export const isConnectionLostCode = (code: string): boolean => CONNECTION_LOST_CODES.has(code);
+
+/** Whether an error, or one of its causes, is a connection that could not be made or was lost. */
+export const isConnectionLost = (error: unknown): boolean => errorCodesOf(error).some(isConnectionLostCode);
+
 /**
  * Whether Postgres refused a statement for the values it was given (SQLSTATE classes 22 and 23, or
  * an exception raised by a trigger): an error that belongs to the rows, not to the connection or

@@ -1,4 +1,4 @@
-import { errorCodesOf } from "@aitasks/db";
+import { errorCodesOf, isConnectionLostCode } from "@aitasks/db";
 import { UnavailableError } from "@aitasks/errors";
 import type { TokenUsage } from "@aitasks/providers";
 
@@ -74,20 +74,6 @@ export async function untilBooked<T>(
   }
 }
 
-const CONNECTION_ERROR_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EPIPE",
-  "CONNECT_TIMEOUT",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-]);
-
 /**
  * Postgres could not run the statement now, though it may in a moment: unreachable, restarting,
  * out of connections, or a lock or statement that outlasted our session limits. SQLSTATE classes
@@ -96,6 +82,6 @@ const CONNECTION_ERROR_CODES = new Set([
  */
 function isPostgresUnavailable(error: unknown): boolean {
   return errorCodesOf(error).some(
-    (code) => CONNECTION_ERROR_CODES.has(code) || /^(08|53|57|40)[0-9A-Z]{3}$/.test(code) || code === "55P03",
+    (code) => isConnectionLostCode(code) || /^(08|53|57|40)[0-9A-Z]{3}$/.test(code) || code === "55P03",
   );
 }

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { type ApiErrorCode, ERROR_CODES } from "@aitasks/contract";
-import { amountToNumber, errorCodesOf } from "@aitasks/db";
+import { amountToNumber, errorCodesOf, isConnectionLostCode } from "@aitasks/db";
 import { AppError, type ErrorCode, InsufficientCreditError } from "@aitasks/errors";
 import type { ConnectionError, FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { newRequestId } from "./request-id.js";
@@ -45,20 +45,6 @@ function frameworkCode(status: number): ApiErrorCode {
   return "VALIDATION";
 }
 
-// Errors that mean Postgres or Redis cannot be reached, from the drivers or the OS.
-const CONNECTION_ERROR_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENOTFOUND",
-  "EPIPE",
-  "CONNECT_TIMEOUT",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-]);
-
 /**
  * ioredis's own: a closed or unwritable connection, a command that timed out (`commandTimeout`: a
  * partition), retries spent, a cluster mid-failover or out of reach. Matched by text because ioredis
@@ -75,7 +61,7 @@ export function isDependencyDown(error: unknown): boolean {
   // 55P03 and 57014 (a lock or a statement that outlasted our session limits: someone else holds
   // what we need), 25P03 (our idle transaction was ended).
   const down = (code: string) =>
-    CONNECTION_ERROR_CODES.has(code) ||
+    isConnectionLostCode(code) ||
     code.startsWith("08") ||
     code.startsWith("57P0") ||
     ["53300", "55P03", "57014", "25P03"].includes(code);
