@@ -1,41 +1,13 @@
-import { ConfigError, exitOnUnhandledErrors, loggerOptions } from "@aitasks/config";
-import { migrateDatabase, poolerRefusal } from "@aitasks/db";
-import { guardEvictionPolicy } from "@aitasks/queue";
-import { pino } from "pino";
-import { loadWorkerConfig, type WorkerConfig } from "./config.js";
+import { checkDependencies, onShutdownSignal, startProcess } from "@aitasks/config/start-process";
+import { loadWorkerConfig } from "./config.js";
 import { createWorkerDeps } from "./deps.js";
 import { reconcileTasks } from "./handlers/reconcile-tasks.js";
 import { createWorkerHttpServer } from "./http-server.js";
 import { startWorkers } from "./start-worker.js";
 
-let config: WorkerConfig;
-try {
-  config = loadWorkerConfig();
-} catch (error) {
-  console.error(error instanceof ConfigError ? error.message : error);
-  process.exit(1);
-}
-
-const logger = pino(loggerOptions(config.LOG_LEVEL));
-exitOnUnhandledErrors(logger);
-await migrateDatabase(config.migrationUrl);
-
+const { config, logger } = await startProcess(loadWorkerConfig);
 const { deps, database, workerOptions, redis, metrics, healthChecks, close } = createWorkerDeps(config, logger);
-// A pooler the URL does not declare refuses every connection of the pool: say so now, not as failed jobs.
-await database.sql`select 1`.catch((error) => {
-  const refusal = poolerRefusal(error, "DATABASE_URL");
-  if (!refusal) return;
-  logger.fatal(refusal);
-  process.exit(1);
-});
-guardEvictionPolicy(redis, {
-  allowEviction: config.REDIS_ALLOW_EVICTION,
-  onRefused: (reason) => {
-    logger.fatal(reason);
-    process.exit(1);
-  },
-  onWarning: (message) => logger.warn(message),
-});
+await checkDependencies(logger, { database, redis, allowEviction: config.REDIS_ALLOW_EVICTION });
 
 for (const [provider, key] of [
   ["openai", config.OPENAI_API_KEY],
@@ -65,19 +37,11 @@ httpServer
 // Once at start too: tasks stored while no worker ran are picked up now, not a minute later.
 reconcileTasks(deps).catch((error) => logger.warn({ err: error }, "reconcile failed"));
 
-let closing = false;
-async function shutdown(signal: string) {
-  if (closing) return;
-  closing = true;
-  logger.info({ signal }, "closing: no new jobs, waiting for running ones");
+onShutdownSignal(logger, "closing: no new jobs, waiting for running ones", async () => {
   const result = await running.close(config.SHUTDOWN_TIMEOUT_MS);
   httpServer?.close();
   httpServer?.closeAllConnections();
   if (result === "forced")
     logger.warn("shutdown timeout: unfinished jobs go back to the queue when their lock expires");
   await close();
-  logger.info("closed");
-  process.exit(0);
-}
-process.once("SIGTERM", () => void shutdown("SIGTERM"));
-process.once("SIGINT", () => void shutdown("SIGINT"));
+});
