@@ -14,6 +14,7 @@ COPY package.json package-lock.json ./
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY packages/auth/package.json packages/auth/
+COPY packages/batching/package.json packages/batching/
 COPY packages/billing/package.json packages/billing/
 COPY packages/callbacks/package.json packages/callbacks/
 COPY packages/client/package.json packages/client/
@@ -26,6 +27,7 @@ COPY packages/metrics/package.json packages/metrics/
 COPY packages/providers/package.json packages/providers/
 COPY packages/queue/package.json packages/queue/
 COPY packages/reports/package.json packages/reports/
+COPY packages/task-events/package.json packages/task-events/
 COPY packages/tasks/package.json packages/tasks/
 COPY packages/testing/package.json packages/testing/
 # Fixes to dependencies, applied by npm ci's postinstall (patch-package); see patches/README.md.

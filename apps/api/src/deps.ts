@@ -1,7 +1,8 @@
 import { adminKeyDigests } from "@aitasks/auth";
+import { batchPerTurn } from "@aitasks/batching";
 import { type CheckoutDeps, createStripeClient } from "@aitasks/billing";
 import { createCallbackUrlCheck, resolveWithSystem } from "@aitasks/callbacks";
-import { createDatabase, type Database } from "@aitasks/db";
+import { createDatabase, type Database, isRefusedData } from "@aitasks/db";
 import type { HealthCheck } from "@aitasks/metrics";
 import type { PricingTable, ProviderName } from "@aitasks/providers";
 import {
@@ -9,7 +10,6 @@ import {
   createProducerConnection,
   createQueues,
   createSubscriberConnection,
-  createTaskOutputReader,
   deliverCallbackJobOptions,
   ENQUEUE_TIMEOUT_MS,
   enqueue,
@@ -17,16 +17,24 @@ import {
   type Queues,
   type RedisClient,
   runTaskJobOptions,
+} from "@aitasks/queue";
+import {
+  createTaskOutputReader,
   taskCanceledChannel,
   taskOutputChannel,
   taskStatusChannel,
-} from "@aitasks/queue";
+} from "@aitasks/task-events";
 import {
+  type AcceptedTask,
   type BillingRules,
-  coalescePerTurn,
+  findTask,
+  findTasks,
+  insertTasks,
+  insertTaskWithoutUser,
   type TaskChangeFeed,
   type TaskFinishedSignal,
   type TaskOutputSource,
+  type TaskReader,
 } from "@aitasks/tasks";
 import type { Logger } from "pino";
 import { type ApiMetrics, createApiMetrics } from "./api-metrics.js";
@@ -55,6 +63,10 @@ export interface AppDeps extends CheckoutDeps {
   pricing: PricingTable;
   defaultModels: Record<ProviderName, string>;
   enqueueTask: (taskId: number, priority: number) => Promise<void>;
+  /** Stores a task without a user; those submitted together go as one statement. */
+  insertTaskWithoutUser: (task: AcceptedTask) => Promise<number>;
+  /** Reads a task by id for `GET /api/task/:id` and `?wait`; reads made together go as one statement. */
+  readTask: TaskReader;
   enqueueTasks: (tasks: { id: number; priority: number }[]) => Promise<void>;
   taskFinished: TaskFinishedSignal;
   /** What event streams follow: tasks' changes as announced, and streamed runs' text so far. */
@@ -93,6 +105,32 @@ export interface AppDeps extends CheckoutDeps {
 }
 
 /**
+ * Batching, opted in here (`batchPerTurn`, docs/performance.md): the submissions without a user
+ * and the reads by id of one event-loop turn go to Postgres as one statement each.
+ */
+export function batchedTaskAccess(db: Database): Pick<AppDeps, "insertTaskWithoutUser" | "readTask"> {
+  return {
+    insertTaskWithoutUser: batchPerTurn(
+      (task: AcceptedTask) => insertTaskWithoutUser(db, task),
+      (many: AcceptedTask[]) =>
+        insertTasks(
+          db,
+          many.map((task) => ({ task, userId: null, hold: null })),
+        ),
+      // A value Postgres refuses fails only its own submission: each is tried again alone.
+      isRefusedData,
+    ),
+    readTask: batchPerTurn(
+      (taskId: number) => findTask(db, taskId),
+      async (taskIds: number[]) => {
+        const byId = new Map((await findTasks(db, taskIds)).map((task) => [task.id, task]));
+        return taskIds.map((taskId) => byId.get(taskId));
+      },
+    ),
+  };
+}
+
+/**
  * Builds the API's dependencies from its configuration, once: `main.ts` and the tests' app use
  * this same wiring. `close` releases them (after the app has closed).
  */
@@ -123,21 +161,23 @@ export function createApiDeps(config: ApiConfig, logger: Logger) {
       })),
       timeoutMs,
     );
-  // Single submissions queued in the same turn go to Redis in one call (`coalescePerTurn`).
-  const enqueueTaskWithOthers = coalescePerTurn(
+  const db = database.db;
+  // Single submissions queued in the same turn go to Redis in one call (`batchPerTurn`).
+  const enqueueTaskWithOthers = batchPerTurn(
     ({ id, priority }: { id: number; priority: number }) =>
       enqueue(queues, "run-task", { taskId: id }, runTaskJobOptions(config.TASK_MAX_ATTEMPTS, priority)),
-    async (tasks) => {
+    async (tasks: { id: number; priority: number }[]) => {
       await enqueueTasks(tasks, ENQUEUE_TIMEOUT_MS);
       return tasks.map(() => undefined);
     },
   );
   const deps: AppDeps = {
-    db: database.db,
+    db,
     readDb: readDatabase?.db ?? database.db,
     pricing: config.pricing,
     defaultModels: config.defaultModels,
     enqueueTask: (taskId, priority) => enqueueTaskWithOthers({ id: taskId, priority }),
+    ...batchedTaskAccess(db),
     enqueueTasks,
     taskFinished: listener.signal,
     taskEvents: {

@@ -1,5 +1,5 @@
 import type { RedisClient } from "@aitasks/queue";
-import { parseOutputPiece, parseStatusAnnouncement } from "@aitasks/queue";
+import { parseOutputPiece, parseStatusAnnouncement } from "@aitasks/task-events";
 import type { TaskChange, TaskChangeFeed, TaskFinishedSignal } from "@aitasks/tasks";
 import { FINAL_STATUSES, type TaskStatus } from "@aitasks/tasks";
 

@@ -6,15 +6,17 @@ import {
   closeQueues,
   createQueues,
   createSubscriberConnection,
-  createTaskOutputWriter,
-  createTaskStatusAnnouncer,
   createWorkerConnection,
   deliverCallbackJobOptions,
   enqueue,
   type Queues,
+} from "@aitasks/queue";
+import {
+  createTaskOutputWriter,
+  createTaskStatusAnnouncer,
   taskCanceledChannel,
   taskStatusChannel,
-} from "@aitasks/queue";
+} from "@aitasks/task-events";
 import type { RunTaskDeps } from "@aitasks/tasks";
 import type { Logger } from "pino";
 import type { WorkerConfig } from "./config.js";

@@ -2,16 +2,18 @@
 const MAX_TOGETHER = 1000;
 
 /**
- * One function for many concurrent callers: the calls made in the same turn of the event loop are
+ * The one batcher of the service (docs/performance.md, "Calls made together share one run"): one
+ * function for many concurrent callers. The calls made in the same turn of the event loop are
  * answered by one run of `many` (their items in call order, its results in the same order), a call
  * alone by `one`. Under load a turn holds the requests whose bytes arrived together, so their
- * statements and queue writes go as one, at a fraction of the cost of one each; a lone request
- * waits for nothing but the end of its turn.
+ * statements and Redis writes go as one, at a fraction of the cost of one each; a lone call waits
+ * for nothing but the end of its turn. Domain functions never batch: the wiring that builds an
+ * app's dependencies wraps a plain `one` and `many` with this.
  *
  * If `many` fails, `retryAlone(error)` says whether each item is tried again by itself, so that an
  * error that belongs to one item fails only its own caller; otherwise every caller gets the error.
  */
-export function coalescePerTurn<T, R>(
+export function batchPerTurn<T, R>(
   one: (item: T) => Promise<R>,
   many: (items: T[]) => Promise<R[]>,
   retryAlone: (error: unknown) => boolean = () => false,

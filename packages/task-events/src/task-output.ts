@@ -1,4 +1,5 @@
-import type { RedisClient } from "./connections.js";
+import { batchPerTurn } from "@aitasks/batching";
+import type { RedisClient } from "@aitasks/queue";
 
 /**
  * The output of a streamed task as it is written: each run's text so far in a Redis string (kept
@@ -9,9 +10,6 @@ export const taskOutputChannel = (prefix: string) => `${prefix}:task-output`;
 
 /** How long a run's text so far is kept after its last piece; the finished task's output is in Postgres. */
 const TASK_OUTPUT_RETENTION_S = 3600;
-
-/** Pieces of one task's output written within this time are published together. */
-const COALESCE_MS = 20;
 
 /** A piece of a run's output: `end` is the byte length of the run's text once it is appended. */
 export interface OutputPiece {
@@ -38,53 +36,62 @@ export function parseOutputPiece(message: string): OutputPiece | undefined {
 }
 
 /**
- * The worker's side: `append` collects a task's pieces and writes them together at most every
- * 20 ms (a provider sends a piece per token or two); `flush` writes what is left, before the task's
- * completion is stored, so a stream sees every piece before the final status. A failed write is
- * dropped: the task's output is stored whole when it completes, and that is what counts.
+ * The worker's side: `append` writes a piece, the pieces appended in one event-loop turn together
+ * (`batchPerTurn`), those of one run joined into one write; `flush` waits until a run's pieces are
+ * written, before the task's completion is stored, so a stream sees every piece before the final
+ * status. The writes of one run reach Redis in the order they were made (one connection, or one
+ * node for one key). A failed write is dropped: the task's output is stored whole when it
+ * completes, and that is what counts.
  */
 export function createTaskOutputWriter(redis: RedisClient, prefix: string) {
   const channel = taskOutputChannel(prefix);
-  const pending = new Map<string, { taskId: number; run: number; text: string; timer: NodeJS.Timeout }>();
-  let writes = Promise.resolve();
-
-  const write = (key: string) => {
-    const piece = pending.get(key);
-    if (!piece) return writes;
-    pending.delete(key);
-    clearTimeout(piece.timer);
-    // In order: each write waits for the one before, so offsets grow as the pieces were written.
-    writes = writes.then(() =>
-      redis
-        .eval(
-          APPEND_AND_ANNOUNCE,
-          1,
-          taskOutputKey(prefix, piece.taskId, piece.run),
-          piece.text,
-          TASK_OUTPUT_RETENTION_S,
-          channel,
-          `${piece.taskId} ${piece.run}`,
-        )
-        .then(
-          () => {},
-          () => {},
-        ),
-    );
-    return writes;
-  };
+  const writeRun = ({ taskId, run, text }: RunText) =>
+    redis
+      .eval(
+        APPEND_AND_ANNOUNCE,
+        1,
+        taskOutputKey(prefix, taskId, run),
+        text,
+        TASK_OUTPUT_RETENTION_S,
+        channel,
+        `${taskId} ${run}`,
+      )
+      .then(ignore, ignore);
+  const write = batchPerTurn(writeRun, async (pieces: RunText[]) => {
+    const byRun = new Map<string, RunText>();
+    for (const piece of pieces) {
+      const key = `${piece.taskId}:${piece.run}`;
+      const joined = byRun.get(key);
+      byRun.set(key, joined ? { ...joined, text: joined.text + piece.text } : piece);
+    }
+    await Promise.all([...byRun.values()].map(writeRun));
+    return pieces.map(ignore);
+  });
+  /** Each run's last write still under way. */
+  const lastWrite = new Map<string, Promise<void>>();
 
   return {
     append(taskId: number, run: number, text: string) {
       const key = `${taskId}:${run}`;
-      const piece = pending.get(key);
-      if (piece) piece.text += text;
-      else pending.set(key, { taskId, run, text, timer: setTimeout(() => write(key), COALESCE_MS) });
+      const written = write({ taskId, run, text });
+      lastWrite.set(key, written);
+      written.then(() => {
+        if (lastWrite.get(key) === written) lastWrite.delete(key);
+      });
     },
     async flush(taskId: number, run: number) {
-      await write(`${taskId}:${run}`);
+      await lastWrite.get(`${taskId}:${run}`);
     },
   };
 }
+
+interface RunText {
+  taskId: number;
+  run: number;
+  text: string;
+}
+
+const ignore = () => {};
 export type TaskOutputWriter = ReturnType<typeof createTaskOutputWriter>;
 
 /** The API's side: a run's text from byte `from` on ("" when nothing is kept). */

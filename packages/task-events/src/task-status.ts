@@ -1,4 +1,5 @@
-import type { RedisClient } from "./connections.js";
+import { batchPerTurn } from "@aitasks/batching";
+import type { RedisClient } from "@aitasks/queue";
 
 /**
  * Pub/sub channel on which workers announce that tasks changed status (`processing`, and the final
@@ -21,28 +22,19 @@ export function parseStatusAnnouncement(message: string): StatusChange[] {
 }
 
 /**
- * Announces status changes on the channel, batched: changes made in the same event-loop turn go
- * out as one PUBLISH. A worker at 1,000 tasks/s otherwise pays a Redis command (and a socket
- * write) per change for an announcement that usually has no listener. The promise settles once the
- * batch is sent; a failed send is dropped, since waiters and streams fall back to reading the
- * database (at their deadline, at their next heartbeat).
+ * Announces status changes on the channel, the changes of one event-loop turn as one PUBLISH
+ * (`batchPerTurn`): a worker at 1,000 tasks/s otherwise pays a Redis command per change for an
+ * announcement that usually has no listener. The promise settles once the message is sent; a
+ * failed send is dropped, since waiters and streams fall back to reading the database (at their
+ * deadline, at their next heartbeat).
  */
 export function createTaskStatusAnnouncer(publisher: Pick<RedisClient, "publish">, channel: string) {
-  let batch: string[] = [];
-  let sent: Promise<void> | undefined;
-  return (taskId: number, status: string): Promise<void> => {
-    batch.push(`${taskId}:${status}`);
-    sent ??= new Promise<void>((resolve) => {
-      setImmediate(() => {
-        const entries = batch;
-        batch = [];
-        sent = undefined;
-        publisher.publish(channel, entries.join(",")).then(
-          () => resolve(),
-          () => resolve(),
-        );
-      });
-    });
-    return sent;
-  };
+  const publish = (message: string) => publisher.publish(channel, message).then(ignore, ignore);
+  const announce = batchPerTurn(publish, async (entries: string[]) => {
+    await publish(entries.join(","));
+    return entries.map(ignore);
+  });
+  return (taskId: number, status: string): Promise<void> => announce(`${taskId}:${status}`);
 }
+
+const ignore = () => {};

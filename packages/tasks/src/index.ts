@@ -1,10 +1,9 @@
 export * from "./cancel-task.js";
-export * from "./coalesce-per-turn.js";
 export * from "./find-stale-tasks.js";
 export * from "./follow-task.js";
 export * from "./get-task.js";
 export * from "./idempotency.js";
-export type { AcceptedTask } from "./insert-tasks.js";
+export { type AcceptedTask, insertTasks } from "./insert-tasks.js";
 export * from "./kept-answer.js";
 export * from "./list-tasks.js";
 export * from "./run-task.js";

@@ -2,7 +2,7 @@ import { formatAmount, parseAmount } from "@aitasks/db";
 import { InsufficientCreditError, ValidationError } from "@aitasks/errors";
 import { takeCreditHold } from "@aitasks/ledger";
 import { sql } from "drizzle-orm";
-import { type AcceptedTask, batchRows, insertBatch } from "./insert-tasks.js";
+import { type AcceptedTask, insertTasks } from "./insert-tasks.js";
 import type { CreateTaskBody } from "./schemas.js";
 import { acceptTask, checkCallbackUrl, holdOf, quotaRefused, type SubmitTaskDeps } from "./submit-task.js";
 
@@ -40,17 +40,15 @@ export async function submitBatch(deps: SubmitBatchDeps, items: CreateTaskBody[]
   const identifiers = [...new Set(accepted.flatMap(({ userIdentifier }) => (userIdentifier ? [userIdentifier] : [])))];
 
   const rows = (userIds: Map<string, number>) =>
-    batchRows(
-      accepted.map(({ task, userIdentifier }) => ({
-        task,
-        userId: userIdentifier ? (userIds.get(userIdentifier) ?? null) : null,
-        hold: prepaid ? formatAmount(holdOf(task)) : null,
-      })),
-    );
+    accepted.map(({ task, userIdentifier }) => ({
+      task,
+      userId: userIdentifier ? (userIds.get(userIdentifier) ?? null) : null,
+      hold: prepaid ? formatAmount(holdOf(task)) : null,
+    }));
   // Without users there is nothing to check or hold: one statement, all or nothing by itself.
   const ids =
     identifiers.length === 0
-      ? await insertBatch(deps.db, rows(new Map()))
+      ? await insertTasks(deps.db, rows(new Map()))
       : await deps.db.transaction(async (tx) => {
           // Users on first sight, as single submissions create them; prepaid needs users that have credit.
           if (!prepaid) {
@@ -83,7 +81,7 @@ export async function submitBatch(deps: SubmitBatchDeps, items: CreateTaskBody[]
               throw new InsufficientCreditError(parseAmount(balance?.available ?? "0"), hold);
             }
           }
-          return insertBatch(tx, rows(userIds));
+          return insertTasks(tx, rows(userIds));
         });
 
   const queued = ids.map((id, index) => ({ id, priority: accepted[index]!.task.priority }));

@@ -1,10 +1,9 @@
 import type { Principal } from "@aitasks/auth";
 import { type Database, formatAmount, parseAmount } from "@aitasks/db";
 import { InsufficientCreditError, RateLimitedError, ValidationError } from "@aitasks/errors";
-import { takeCreditHold } from "@aitasks/ledger";
 import { findPrice, type PricingTable, type ProviderName, saleOf, taskPrice, usageBound } from "@aitasks/providers";
-import { type SQL, sql } from "drizzle-orm";
-import { type AcceptedTask, insertTaskWithOthers } from "./insert-tasks.js";
+import { sql } from "drizzle-orm";
+import { type AcceptedTask, insertHeldTask, insertTaskForUser, insertTasks } from "./insert-tasks.js";
 import { type CreateTaskBody, DEFAULT_PRIORITY } from "./schemas.js";
 
 /** How tasks are sold: `open` needs no credit; `prepaid` holds each task's price on its user's credit. */
@@ -37,7 +36,16 @@ export interface SubmitTaskDeps {
    * task with a callback_url is refused.
    */
   checkCallbackUrl?: ((url: string) => Promise<void>) | undefined;
+  /**
+   * How a task without a user is stored: by itself unless given; the API's wiring stores those
+   * submitted together in one statement (`batchPerTurn`).
+   */
+  insertTaskWithoutUser?: ((task: AcceptedTask) => Promise<number>) | undefined;
 }
+
+/** A task without a user, stored by itself. */
+export const insertTaskWithoutUser = async (db: Database, task: AcceptedTask): Promise<number> =>
+  (await insertTasks(db, [{ task, userId: null, hold: null }]))[0]!;
 
 export interface SubmittedTask {
   id: number;
@@ -54,15 +62,7 @@ export interface SubmittedTask {
 export async function submitTask(deps: SubmitTaskDeps, submitted: CreateTaskBody): Promise<SubmittedTask> {
   const { task, userIdentifier } = acceptTask(deps, submitted);
   if (task.callbackUrl !== null) await checkCallbackUrl(deps, task.callbackUrl);
-  const prepaid = deps.billing.mode === "prepaid";
-  const { maxPendingTasksPerUser } = deps.limits;
-  const id =
-    prepaid && userIdentifier
-      ? await insertHeldTask(deps.db, task, userIdentifier, maxPendingTasksPerUser)
-      : userIdentifier
-        ? await insertTaskForUser(deps.db, task, userIdentifier, maxPendingTasksPerUser)
-        : await insertTaskWithOthers(deps.db, task);
-
+  const id = await storeTask(deps, task, userIdentifier);
   try {
     await deps.enqueueTask(id, task.priority);
   } catch (error) {
@@ -121,62 +121,31 @@ export async function checkCallbackUrl(deps: Pick<SubmitTaskDeps, "checkCallback
 /** The hold of a prepaid task: the sale price of its usage's upper bound. */
 export const holdOf = (task: AcceptedTask) => saleOf(task.price, usageBound(task.prompt, task.maxOutputTokens!));
 
-const columns = sql`provider, model, input, max_output_tokens, price, priority, stream, callback_url`;
-const values = (task: AcceptedTask) =>
-  sql`${task.provider}, ${task.model}, ${task.prompt}, ${task.maxOutputTokens}, ${JSON.stringify(task.price)}::jsonb, ${task.priority}, ${task.stream}, ${task.callbackUrl}`;
-
 export const quotaRefused = (identifier: string, maxPending: number) =>
   new RateLimitedError(
     `user ${identifier} already has ${maxPending} unfinished tasks; submit more once some have finished`,
   );
 
-/** The user's unfinished tasks are fewer than `maxPending` (0: no quota). */
-const underQuota = (userId: SQL, maxPending: number) => sql`(${maxPending}::int = 0 or (
-  select count(*) from tasks where user_id = ${userId} and status in ('pending', 'processing')
-) < ${maxPending}::int)`;
-
-/**
- * One round trip: creates the user on first sight, checks the user's quota of unfinished tasks,
- * and stores the task linked to the user. Concurrent submissions may pass the quota together by
- * a few: it bounds a runaway client, it is not a billing limit.
- */
-async function insertTaskForUser(db: Database, task: AcceptedTask, identifier: string, maxPending: number) {
-  const [row] = await db.execute<{ id: string; user_id: string | null }>(sql`
-    with new_user as (
-      insert into users (identifier) values (${identifier}) on conflict (identifier) do nothing returning id
-    ), task_user as (
-      select id from new_user union all select id from users where identifier = ${identifier} limit 1
-    )
-    insert into tasks (${columns}, user_id)
-    select ${values(task)}, (select id from task_user)
-    where ${underQuota(sql`(select id from task_user)`, maxPending)}
-    returning id, user_id`);
-  if (!row) throw quotaRefused(identifier, maxPending);
-  const id = Number(row.id);
-  if (row.user_id === null) {
-    // Another request created the same user while this statement ran, after its snapshot was taken.
-    await db.execute(
-      sql`update tasks set user_id = (select id from users where identifier = ${identifier}) where id = ${id}`,
-    );
+/** The accepted task stored: without a user, for a user (its quota), or prepaid (its hold too). */
+async function storeTask(deps: SubmitTaskDeps, task: AcceptedTask, identifier: string | undefined): Promise<number> {
+  const { maxPendingTasksPerUser: maxPending } = deps.limits;
+  if (identifier === undefined) {
+    return deps.insertTaskWithoutUser ? deps.insertTaskWithoutUser(task) : insertTaskWithoutUser(deps.db, task);
   }
+  if (deps.billing.mode === "prepaid") return storeHeldTask(deps.db, task, identifier, maxPending);
+  const id = await insertTaskForUser(deps.db, task, identifier, maxPending);
+  if (id === undefined) throw quotaRefused(identifier, maxPending);
   return id;
 }
 
 /**
- * Prepaid: the hold and the task in one statement. The hold is the sale price of the task's usage
- * bound (its prompt's bytes and its output limit), taken on the user's credit by the ledger's rule
- * (`takeCreditHold`: never more than the available credit, however many submissions race). Nothing
- * is stored when it does not fit.
+ * Prepaid: the task stored with its hold, the sale price of its usage bound (its prompt's bytes
+ * and its output limit), or refused with why: the user's quota, else its credit.
  */
-async function insertHeldTask(db: Database, task: AcceptedTask, identifier: string, maxPending: number) {
+async function storeHeldTask(db: Database, task: AcceptedTask, identifier: string, maxPending: number) {
   const hold = formatAmount(holdOf(task));
-  const user = sql`(select id from users where identifier = ${identifier})`;
-  const [row] = await db.execute<{ id: string }>(sql`
-    with held as (${takeCreditHold(user, hold, underQuota(sql`b.user_id`, maxPending))})
-    insert into tasks (${columns}, user_id, hold_usd)
-    select ${values(task)}, user_id, ${hold}::numeric from held
-    returning id`);
-  if (row) return Number(row.id);
+  const id = await insertHeldTask(db, task, identifier, hold, maxPending);
+  if (id !== undefined) return id;
 
   const [state] = await db.execute<{ available: string | null; unfinished: string }>(sql`
     select (select b.balance - b.held from credit_balances b where b.user_id = u.id)::text as available,

@@ -1,5 +1,5 @@
 import type { AccessContext } from "@aitasks/auth";
-import { getTask } from "./get-task.js";
+import { getTask, type TaskReader } from "./get-task.js";
 import { FINAL_STATUSES } from "./schemas.js";
 import type { TaskRecord } from "./task-record.js";
 
@@ -14,7 +14,7 @@ export interface TaskFinishedSignal {
  * twice at most: it listens for the workers' announcement instead of polling Postgres.
  */
 export async function waitForTask(
-  deps: AccessContext & { taskFinished: TaskFinishedSignal },
+  deps: AccessContext & { readTask?: TaskReader | undefined; taskFinished: TaskFinishedSignal },
   taskId: number,
   timeoutMs: number,
 ): Promise<TaskRecord> {

@@ -5,7 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { buildApp } from "../app.js";
 import { loadApiConfig } from "../config.js";
-import { type AppDeps, createApiDeps } from "../deps.js";
+import { type AppDeps, batchedTaskAccess, createApiDeps } from "../deps.js";
 
 /**
  * The real app, wired by `createApiDeps` as `main.ts` wires it, on a test file's own database and
@@ -31,7 +31,9 @@ export async function createTestApp(
   // Without an offline queue, a command sent before the connection is ready fails at once.
   if (resources.redis.status !== "ready") await once(resources.redis, "ready");
   await resources.listener.ready;
-  const app = buildApp({ ...resources.deps, ...overrides });
+  // Another database given: the batched reads and inserts go to it too.
+  const batched = overrides.db ? batchedTaskAccess(overrides.db) : {};
+  const app = buildApp({ ...resources.deps, ...batched, ...overrides });
   beforeReady?.(app);
   await app.ready();
   return {

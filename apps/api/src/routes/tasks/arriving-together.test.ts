@@ -1,4 +1,4 @@
-// Requests that arrive together share their statements (coalescePerTurn): single submissions are
+// Requests that arrive together share their statements (batchPerTurn, opted in by the API's wiring): single submissions are
 // stored by one statement and queued by one call, reads of tasks by id are one select. Each client
 // still gets its own answer: its own task, prompt and priority; a value Postgres refuses fails only
 // the submission it belongs to; another user's task stays hidden.

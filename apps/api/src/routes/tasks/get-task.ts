@@ -5,7 +5,7 @@ import type { AppDeps } from "../../deps.js";
 import { parseInput } from "../../http/parse-input.js";
 import { contract } from "../../http/route-contract.js";
 
-export function getTaskRoute(app: FastifyInstance, deps: Pick<AppDeps, "db">) {
+export function getTaskRoute(app: FastifyInstance, deps: Pick<AppDeps, "db" | "readTask">) {
   app.get(
     "/task/:id",
     contract({
@@ -17,7 +17,7 @@ export function getTaskRoute(app: FastifyInstance, deps: Pick<AppDeps, "db">) {
     }),
     async (request) => {
       const { id } = parseInput(TaskIdParams, request.params);
-      return toTaskView(await getTask({ db: deps.db, principal: request.principal }, id));
+      return toTaskView(await getTask({ db: deps.db, readTask: deps.readTask, principal: request.principal }, id));
     },
   );
 }

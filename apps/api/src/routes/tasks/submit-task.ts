@@ -15,10 +15,20 @@ export function submitTaskRoute(
   app: FastifyInstance,
   deps: Pick<
     AppDeps,
-    "db" | "pricing" | "defaultModels" | "billing" | "enqueueTask" | "limits" | "taskFinished" | "checkCallbackUrl"
+    | "db"
+    | "pricing"
+    | "defaultModels"
+    | "billing"
+    | "enqueueTask"
+    | "insertTaskWithoutUser"
+    | "readTask"
+    | "limits"
+    | "taskFinished"
+    | "checkCallbackUrl"
   >,
 ) {
-  const { db, pricing, defaultModels, billing, enqueueTask, limits, taskFinished, checkCallbackUrl } = deps;
+  const { db, pricing, defaultModels, billing, enqueueTask, insertTaskWithoutUser, readTask, limits } = deps;
+  const { taskFinished, checkCallbackUrl } = deps;
   app.post(
     "/task",
     contract({
@@ -73,6 +83,7 @@ export function submitTaskRoute(
           defaultModels,
           billing,
           enqueueTask,
+          insertTaskWithoutUser,
           limits,
           checkCallbackUrl,
           principal,
@@ -91,7 +102,7 @@ export function submitTaskRoute(
 
       let task: Awaited<ReturnType<typeof waitForTask>>;
       try {
-        task = await waitForTask({ db, taskFinished, principal }, submitted.id, wait * 1000);
+        task = await waitForTask({ db, readTask, taskFinished, principal }, submitted.id, wait * 1000);
       } catch (error) {
         // The task is stored and queued: the answer must say so. A 5xx here would be retried by
         // the client, and would free its Idempotency-Key for that retry, making a second task.

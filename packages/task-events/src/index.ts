@@ -1,0 +1,3 @@
+export * from "./task-canceled.js";
+export * from "./task-output.js";
+export * from "./task-status.js";
