@@ -118,22 +118,21 @@ function insertStatement(items: TaskToInsert[], user?: { before: SQL; userId: SQ
       select position, provider::provider_name as provider, model, price::jsonb as price
       from unnest(${sql.param(kinds.provider)}::text[], ${sql.param(kinds.model)}::text[],
         ${sql.param(kinds.price)}::text[]) with ordinality as kind(provider, model, price, position)
-    ), item as (
-      select * from unnest(${arrayLiteral(rows.kind)}::int[], ${sql.param(rows.input)}::text[],
-        ${arrayLiteral(rows.maxOutputTokens)}::int[], ${arrayLiteral(rows.priority)}::smallint[],
-        ${arrayLiteral(rows.stream)}::boolean[], ${sql.param(rows.callbackUrl)}::text[],
-        ${arrayLiteral(rows.userId)}::bigint[], ${arrayLiteral(rows.hold)}::numeric[])
-        with ordinality as item(kind, input, max_output_tokens, priority, stream, callback_url, user_id, hold_usd,
-          position)
     )${user ? sql`, ${user.before}` : sql``}
     insert into tasks (provider, model, input, max_output_tokens, price, priority, stream, callback_url, user_id,
       hold_usd)
     select kind.provider, kind.model, item.input, item.max_output_tokens, kind.price, item.priority, item.stream,
       item.callback_url, ${user?.userId ?? sql`item.user_id`}, item.hold_usd
-    from item join kind on kind.position = item.kind
+    from unnest(${arrayLiteral(rows.kind)}::int[], ${sql.param(rows.input)}::text[],
+      ${arrayLiteral(rows.maxOutputTokens)}::int[], ${arrayLiteral(rows.priority)}::smallint[],
+      ${arrayLiteral(rows.stream)}::boolean[], ${sql.param(rows.callbackUrl)}::text[],
+      ${arrayLiteral(rows.userId)}::bigint[], ${arrayLiteral(rows.hold)}::numeric[])
+      with ordinality as item(kind, input, max_output_tokens, priority, stream, callback_url, user_id, hold_usd,
+        position)
+    join kind on kind.position = item.kind
     ${user ? sql`where ${user.where}` : sql``}
     order by item.position
-    returning id, user_id`;
+    returning id${user ? sql`, user_id` : sql``}`;
 }
 
 interface TaskColumns {
