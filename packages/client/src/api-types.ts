@@ -30,6 +30,8 @@ export type LedgerQuery = Omit<QueryOf<typeof reports.LedgerQuery>, "format">;
 export type BalanceQuery = QueryOf<typeof ledger.BalanceQuery>;
 /** POST /api/credits (admin): a grant, or a take-back with a negative amount. */
 export type CreditGrantBody = z.input<typeof ledger.CreditGrantBody>;
+/** POST /api/users (admin). */
+export type CreateUserBody = z.input<typeof billing.CreateUserBody>;
 /** POST /api/payment/micro. */
 export type MicroCheckoutBody = z.input<typeof billing.MicroCheckoutBody>;
 /** POST /api/payment/subscription. */
@@ -62,6 +64,8 @@ export type Balance = contract.Balance;
 export type CreditGrant = contract.CreditGrant;
 export type CreditSource = contract.CreditSource;
 export type ApiKey = contract.ApiKey;
+/** POST /api/users: a user, with its credit. */
+export type User = contract.User;
 /** POST /api/keys: the key is in this answer only. */
 export type CreatedApiKey = contract.CreatedApiKey;
 export type ApiKeyList = contract.ApiKeyList;

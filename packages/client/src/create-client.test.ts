@@ -20,6 +20,7 @@ import {
   SubmittedTask,
   TaskList,
   TaskView,
+  User,
 } from "@aitasks/contract";
 import {
   type FakeChatServer,
@@ -228,6 +229,16 @@ describe("keys, credit, money and reports", () => {
     expect(ApiKey.parse(revoked)).toMatchObject({ id: created.id, revoked_at: expect.any(String) });
     const grace = createClient({ baseUrl: api.baseUrl, apiKey: created.key });
     expect(await apiError(grace.getBalance())).toMatchObject({ status: 401, code: "UNAUTHORIZED" });
+  });
+
+  it("creates a user before it has a key, and answers the same user when asked again", async () => {
+    const created = await admin.createUser({ user_id: "hopper@example.com" });
+    expect(User.parse(created)).toMatchObject({ user_id: "hopper@example.com" });
+    expect(await admin.createUser({ user_id: "hopper@example.com" })).toEqual(created);
+    expect(await apiError(ada.client.createUser({ user_id: "mallory@example.com" }))).toMatchObject({
+      status: 403,
+      code: "FORBIDDEN",
+    });
   });
 
   it("grants credit and reads balances", async () => {

@@ -8,6 +8,7 @@ import type {
   CompletedTask,
   CreatedApiKey,
   CreateTaskBody,
+  CreateUserBody,
   CreditGrant,
   CreditGrantBody,
   Health,
@@ -26,6 +27,7 @@ import type {
   TaskList,
   TaskListItem,
   TaskView,
+  User,
 } from "./api-types.js";
 import { isRetryable, type RetryOptions, sleep, withRetries } from "./retry.js";
 import { readServerSentEvents, ServerSentEventParser } from "./server-sent-events.js";
@@ -359,6 +361,10 @@ export function createClient(options: ClientOptions) {
     /** POST /api/credits (admin): grants credit, or takes it back with a negative amount. */
     grantCredit: (body: CreditGrantBody, call: CallOptions = {}): Promise<CreditGrant> =>
       json({ method: "POST", path: "/api/v1/credits", body, ...call }),
+
+    /** POST /api/users (admin): creates the user, or answers the one that exists. */
+    createUser: (body: CreateUserBody, call: CallOptions = {}): Promise<User> =>
+      json({ method: "POST", path: "/api/v1/users", body, ...call }),
 
     /** POST /api/keys (admin): the key is in this answer only. */
     // The API's own route validates this body (its schema is no domain package's to share).
