@@ -9,6 +9,7 @@ import { handleClientError, handleError, handleNotFound } from "./http/errors.js
 import { useIdempotencyKeys } from "./http/idempotency.js";
 import { useStrictUtf8Json } from "./http/json-body.js";
 import { collectRoutes } from "./http/openapi.js";
+import { refuseWhileClosing } from "./http/refuse-while-closing.js";
 import { requestIdOf, useRequestIdHeader } from "./http/request-id.js";
 import { useSecurityHeaders } from "./http/security-headers.js";
 import { authenticate } from "./plugins/authenticate.js";
@@ -43,8 +44,8 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
     // A client's X-Request-Id is kept only if well-formed (a proxy's trace id); anything else gets one of ours.
     requestIdHeader: false,
     genReqId: requestIdOf,
-    // Answer 503 to requests arriving while the server drains, instead of accepting new work.
-    return503OnClosing: true,
+    // Requests arriving while the server drains get our own 503 (`refuseWhileClosing`).
+    return503OnClosing: false,
     // Per-address limits count the client behind a load balancer, not the balancer (TRUST_PROXY).
     trustProxy: deps.trustProxy,
     clientErrorHandler: handleClientError,
@@ -55,6 +56,7 @@ export function buildApp(deps: AppDeps, options: { logger?: FastifyBaseLogger } 
   // Before any route too: a known path asked with another method answers 405 with Allow.
   collectAllowedMethods(app);
   useRequestIdHeader(app);
+  refuseWhileClosing(app);
   useHttpMetrics(app, deps.metrics.http);
   // JSON in and out (SPEC): a text/plain body is refused with 415 instead of reaching the routes as a string.
   app.removeContentTypeParser("text/plain");
