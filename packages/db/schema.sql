@@ -39,6 +39,17 @@ CREATE TYPE public.idempotency_state AS ENUM (
 );
 
 --
+-- Name: key_budget_period; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.key_budget_period AS ENUM (
+    'day',
+    'week',
+    'month',
+    'total'
+);
+
+--
 -- Name: ledger_category; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -343,7 +354,10 @@ CREATE TABLE public.api_keys (
     key_hash text NOT NULL,
     prefix text NOT NULL,
     created_at timestamp(3) with time zone DEFAULT now() NOT NULL,
-    revoked_at timestamp(3) with time zone
+    revoked_at timestamp(3) with time zone,
+    budget_usd numeric(24,12),
+    budget_period public.key_budget_period,
+    CONSTRAINT api_keys_budget_check CHECK ((((budget_usd IS NULL) = (budget_period IS NULL)) AND ((budget_usd IS NULL) OR (budget_usd > (0)::numeric))))
 );
 
 --
@@ -644,7 +658,10 @@ CREATE TABLE public.tasks (
     charged_usd numeric(24,12),
     priority smallint DEFAULT 5 NOT NULL,
     stream boolean DEFAULT false NOT NULL,
-    callback_url text
+    callback_url text,
+    api_key_id bigint,
+    key_hold_usd numeric(24,12),
+    key_spent_usd numeric(24,12)
 );
 
 --
@@ -979,6 +996,12 @@ CREATE INDEX subscriptions_active_idx ON public.subscriptions USING btree (id) W
 CREATE INDEX subscriptions_user_id_idx ON public.subscriptions USING btree (user_id);
 
 --
+-- Name: tasks_api_key_id_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX tasks_api_key_id_created_at_idx ON public.tasks USING btree (api_key_id, created_at) WHERE (api_key_id IS NOT NULL);
+
+--
 -- Name: tasks_completed_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1166,6 +1189,13 @@ ALTER TABLE ONLY public.ledger_entries
 
 ALTER TABLE ONLY public.subscriptions
     ADD CONSTRAINT subscriptions_user_id_users_id_fk FOREIGN KEY (user_id) REFERENCES public.users(id);
+
+--
+-- Name: tasks tasks_api_key_id_api_keys_id_fk; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.tasks
+    ADD CONSTRAINT tasks_api_key_id_api_keys_id_fk FOREIGN KEY (api_key_id) REFERENCES public.api_keys(id);
 
 --
 -- Name: tasks tasks_user_id_users_id_fk; Type: FK CONSTRAINT; Schema: public; Owner: -

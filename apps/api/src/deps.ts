@@ -35,6 +35,7 @@ import {
   type TaskFinishedSignal,
   type TaskOutputSource,
   type TaskReader,
+  withoutUser,
 } from "@aitasks/tasks";
 import type { Logger } from "pino";
 import { type ApiMetrics, createApiMetrics } from "./api-metrics.js";
@@ -112,11 +113,7 @@ export function batchedTaskAccess(db: Database): Pick<AppDeps, "insertTaskWithou
   return {
     insertTaskWithoutUser: batchPerTurn(
       (task: AcceptedTask) => insertTaskWithoutUser(db, task),
-      (many: AcceptedTask[]) =>
-        insertTasks(
-          db,
-          many.map((task) => ({ task, userId: null, hold: null })),
-        ),
+      (many: AcceptedTask[]) => insertTasks(db, many.map(withoutUser)),
       // A value Postgres refuses fails only its own submission: each is tried again alone.
       isRefusedData,
     ),

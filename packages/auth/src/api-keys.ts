@@ -23,10 +23,15 @@ const toRecord = (key: typeof apiKeys.$inferSelect, identifier: string): ApiKeyR
 });
 
 /**
- * Creates a key for the user (created too if new). The key itself is returned here only:
+ * Creates a key for the user (created too if new), with its budget if given (amount as a numeric's
+ * text, checked by the caller: the ledger's `KeyBudget`). The key itself is returned here only:
  * what is stored is its SHA-256.
  */
-export async function createApiKey({ db, principal }: AccessContext, identifier: string) {
+export async function createApiKey(
+  { db, principal }: AccessContext,
+  identifier: string,
+  budget?: { amount: string; period: "day" | "week" | "month" | "total" },
+) {
   requireAdminKey(principal);
   const key = `ak_${randomBytes(32).toString("base64url")}`;
   const [user] = await db
@@ -36,7 +41,13 @@ export async function createApiKey({ db, principal }: AccessContext, identifier:
     .returning({ id: users.id });
   const [created] = await db
     .insert(apiKeys)
-    .values({ userId: user!.id, keyHash: hashKey(key).toString("hex"), prefix: key.slice(0, 10) })
+    .values({
+      userId: user!.id,
+      keyHash: hashKey(key).toString("hex"),
+      prefix: key.slice(0, 10),
+      budgetUsd: budget?.amount ?? null,
+      budgetPeriod: budget?.period ?? null,
+    })
     .returning();
   return { ...toRecord(created!, identifier), key };
 }
@@ -51,13 +62,9 @@ export async function listApiKeys({ db, principal }: AccessContext) {
   return rows.map((row) => toRecord(row.key, row.identifier));
 }
 
-/** Revokes a key; the next request with it is refused. Revoking twice is harmless. */
-export async function revokeApiKey({ db, principal }: AccessContext, keyId: number) {
+/** One key, for an admin. */
+export async function findApiKey({ db, principal }: AccessContext, keyId: number) {
   requireAdminKey(principal);
-  await db
-    .update(apiKeys)
-    .set({ revokedAt: sql`now()` })
-    .where(and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)));
   const [row] = await db
     .select({ key: apiKeys, identifier: users.identifier })
     .from(apiKeys)
@@ -65,4 +72,14 @@ export async function revokeApiKey({ db, principal }: AccessContext, keyId: numb
     .where(eq(apiKeys.id, keyId));
   if (!row) throw new NotFoundError(`API key ${keyId} not found`);
   return toRecord(row.key, row.identifier);
+}
+
+/** Revokes a key; the next request with it is refused. Revoking twice is harmless. */
+export async function revokeApiKey({ db, principal }: AccessContext, keyId: number) {
+  requireAdminKey(principal);
+  await db
+    .update(apiKeys)
+    .set({ revokedAt: sql`now()` })
+    .where(and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)));
+  return findApiKey({ db, principal }, keyId);
 }

@@ -76,7 +76,13 @@ describe("findPrincipal", () => {
     const [user] = await database.sql<{ id: number }[]>`
       select id::int as id from users where identifier = ${"principal@example.com"}`;
 
-    const expected = { role: "user", userId: user!.id, identifier: "principal@example.com", keyId: created.id };
+    const expected = {
+      role: "user",
+      userId: user!.id,
+      identifier: "principal@example.com",
+      keyId: created.id,
+      budgeted: false,
+    };
     expect(await findPrincipal(database.db, digests, created.key)).toEqual(expected);
     // With no admin key configured the user key is still found (authentication decides what open mode means).
     expect(await findPrincipal(database.db, [], created.key)).toEqual(expected);

@@ -5,7 +5,10 @@ import { and, eq, isNull, sql } from "drizzle-orm";
 /** Who is calling: decided once per request from its API key. */
 export type Principal =
   /** No ADMIN_API_KEY configured: the API runs open, as the original service did. */
-  { role: "open" } | { role: "admin" } | { role: "user"; userId: number; identifier: string; keyId: number };
+  | { role: "open" }
+  | { role: "admin" }
+  /** `budgeted`: the key had a budget when the request began (its submissions are checked against it). */
+  | { role: "user"; userId: number; identifier: string; keyId: number; budgeted: boolean };
 
 export const hashKey = (key: string) => createHash("sha256").update(key, "utf8").digest();
 
@@ -40,7 +43,12 @@ export async function findPrincipal(
 // Every keyed request runs this: built and prepared once per database, not on each call.
 const findUserKeyQuery = preparedPerDatabase((db) =>
   db
-    .select({ keyId: apiKeys.id, userId: apiKeys.userId, identifier: users.identifier })
+    .select({
+      keyId: apiKeys.id,
+      userId: apiKeys.userId,
+      identifier: users.identifier,
+      budgeted: sql<boolean>`${apiKeys.budgetUsd} is not null`,
+    })
     .from(apiKeys)
     .innerJoin(users, eq(users.id, apiKeys.userId))
     .where(and(eq(apiKeys.keyHash, sql.placeholder("keyHash")), isNull(apiKeys.revokedAt)))

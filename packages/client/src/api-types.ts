@@ -30,6 +30,8 @@ export type LedgerQuery = Omit<QueryOf<typeof reports.LedgerQuery>, "format">;
 export type BalanceQuery = QueryOf<typeof ledger.BalanceQuery>;
 /** POST /api/credits (admin): a grant, or a take-back with a negative amount. */
 export type CreditGrantBody = z.input<typeof ledger.CreditGrantBody>;
+/** A key's budget, as `POST /api/keys` and `PATCH /api/keys/{id}` take it. */
+export type KeyBudgetBody = z.input<typeof ledger.KeyBudget>;
 /** POST /api/users (admin). */
 export type CreateUserBody = z.input<typeof billing.CreateUserBody>;
 /** POST /api/payment/micro. */
@@ -77,6 +79,10 @@ export type ErrorAnswer = contract.ErrorAnswer;
 export type ErrorCode = contract.ErrorAnswer["code"];
 /** 402 INSUFFICIENT_CREDIT. */
 export type InsufficientCreditError = contract.InsufficientCreditError;
+/** A key's budget with its current period's use, as key views show it. */
+export type KeyBudget = contract.KeyBudgetView;
+/** 402 KEY_BUDGET_EXCEEDED. */
+export type KeyBudgetExceededError = contract.KeyBudgetExceededError;
 /** A `?wait` whose task failed (502) or was canceled (409) meanwhile. */
 export type WaitedTaskError = contract.WaitedTaskError;
 /** 409 of a cancel: the task had finished, with this status. */

@@ -225,6 +225,9 @@ describe("keys, credit, money and reports", () => {
     expect(CreatedApiKey.parse(created)).toEqual(created);
     const { keys } = ApiKeyList.parse(await admin.listKeys());
     expect(keys.map((key) => key.id)).toContain(created.id);
+    const budgeted = await admin.updateKey(created.id, { budget: { amount: "2.5", period: "day" } });
+    expect(ApiKey.parse(budgeted).budget).toEqual({ amount: 2.5, period: "day", spent: 0, held: 0, remaining: 2.5 });
+    expect((await admin.updateKey(created.id, { budget: null })).budget).toBeNull();
     const revoked = await admin.revokeKey(created.id);
     expect(ApiKey.parse(revoked)).toMatchObject({ id: created.id, revoked_at: expect.any(String) });
     const grace = createClient({ baseUrl: api.baseUrl, apiKey: created.key });

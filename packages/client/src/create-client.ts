@@ -12,6 +12,7 @@ import type {
   CreditGrant,
   CreditGrantBody,
   Health,
+  KeyBudgetBody,
   Ledger,
   LedgerQuery,
   ListTasksQuery,
@@ -91,7 +92,7 @@ const DEFAULT_RECONNECT_MS = 1000;
 type Query = Record<string, string | number | undefined | null>;
 
 interface RequestSpec extends CallOptions {
-  method?: "GET" | "POST" | "DELETE";
+  method?: "GET" | "POST" | "PATCH" | "DELETE";
   path: string;
   query?: Query;
   body?: unknown;
@@ -368,8 +369,12 @@ export function createClient(options: ClientOptions) {
 
     /** POST /api/keys (admin): the key is in this answer only. */
     // The API's own route validates this body (its schema is no domain package's to share).
-    createKey: (body: { user_id: string }, call: CallOptions = {}): Promise<CreatedApiKey> =>
+    createKey: (body: { user_id: string; budget?: KeyBudgetBody }, call: CallOptions = {}): Promise<CreatedApiKey> =>
       json({ method: "POST", path: "/api/v1/keys", body, ...call }),
+
+    /** PATCH /api/keys/{id} (admin): sets the key's budget, or removes it (`null`). */
+    updateKey: (id: number, body: { budget: KeyBudgetBody | null }, call: CallOptions = {}): Promise<ApiKey> =>
+      json({ method: "PATCH", path: `/api/v1/keys/${id}`, body, ...call }),
 
     /** GET /api/keys (admin), without the keys themselves. */
     listKeys: (call: CallOptions = {}): Promise<ApiKeyList> => json({ path: "/api/v1/keys", ...call }),

@@ -2,6 +2,21 @@ import { z } from "zod";
 import { Count, Money, named, Timestamp } from "./registry.js";
 
 /** An API key's record: never the key itself, except once, when it is created. */
+/** A key's budget and what its current period has used of it, USD. */
+export const KeyBudgetView = named(
+  "KeyBudget",
+  z.object({
+    amount: Money.describe("the most the key's tasks of one period may spend"),
+    period: z
+      .enum(["day", "week", "month", "total"])
+      .describe("UTC days, ISO weeks (from Monday), calendar months, or all time"),
+    spent: Money.describe("charged sale prices of the period's completed tasks"),
+    held: Money.describe("holds of the period's unfinished tasks"),
+    remaining: Money.describe("amount − spent − held, never below 0"),
+  }),
+);
+export type KeyBudgetView = z.infer<typeof KeyBudgetView>;
+
 export const ApiKey = named(
   "ApiKey",
   z.object({
@@ -10,6 +25,7 @@ export const ApiKey = named(
     prefix: z.string().describe("the key's first characters, to recognise it"),
     created_at: Timestamp,
     revoked_at: Timestamp.nullable(),
+    budget: KeyBudgetView.nullable().describe("null: the key may spend without limit"),
   }),
 );
 export type ApiKey = z.infer<typeof ApiKey>;

@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   INVALID_JSON: 400,
   UNAUTHORIZED: 401,
   INSUFFICIENT_CREDIT: 402,
+  KEY_BUDGET_EXCEEDED: 402,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
@@ -63,3 +64,14 @@ export const InsufficientCreditError = named(
   }),
 );
 export type InsufficientCreditError = z.infer<typeof InsufficientCreditError>;
+
+/** 402 KEY_BUDGET_EXCEEDED: the key's budget, its spend in the period so far, and what this request needs. */
+export const KeyBudgetExceededError = named(
+  "KeyBudgetExceededError",
+  ErrorAnswer.extend({
+    budget: Money.describe("the key's budget for its period, USD"),
+    spent: Money.describe("the key's spend in the period: charged sale prices plus unfinished tasks' holds, USD"),
+    required: Money.describe("what this request would have held, USD"),
+  }),
+);
+export type KeyBudgetExceededError = z.infer<typeof KeyBudgetExceededError>;

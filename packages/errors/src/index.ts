@@ -12,7 +12,8 @@ export type ErrorCode =
   | "UNAUTHORIZED"
   | "FORBIDDEN"
   | "RATE_LIMITED"
-  | "INSUFFICIENT_CREDIT";
+  | "INSUFFICIENT_CREDIT"
+  | "KEY_BUDGET_EXCEEDED";
 
 export class AppError extends Error {
   /** Fields the answer carries beside the message (the status of a task that cannot be canceled). */
@@ -100,5 +101,17 @@ export class InsufficientCreditError extends AppError {
     message = "not enough credit for this task: add credit, or ask for fewer max_tokens",
   ) {
     super("INSUFFICIENT_CREDIT", message);
+  }
+}
+
+/** A submission would take its API key's spend in the budget's period past the budget (pico-USD). */
+export class KeyBudgetExceededError extends AppError {
+  constructor(
+    readonly budget: bigint,
+    readonly spent: bigint,
+    readonly required: bigint,
+    message = "this API key's budget for the period does not cover this request",
+  ) {
+    super("KEY_BUDGET_EXCEEDED", message);
   }
 }

@@ -6,6 +6,7 @@ export * from "./admin-grants.js";
 export * from "./credit.js";
 export * from "./credit-holds.js";
 export * from "./invariants.js";
+export * from "./key-budgets.js";
 export * from "./stripe-books.js";
 export * from "./stripe-disputes.js";
 export * from "./stripe-paid-for.js";

@@ -15,6 +15,8 @@ const MONEY_INVARIANTS = [
   "credit-holds",
   /** One charge per completed prepaid task, never above its hold; failed and canceled tasks none. */
   "task-charges",
+  /** What a task spends of its key's budget: its sale price, never above its key hold, once completed; else nothing. */
+  "key-spend",
   /** At most one `api_cost` per run of a task; a completed task has the one of the answer it completed with. */
   "api-costs",
   /** The rollups (`report_rollups`, `usage_rollups`) equal the ledger for every period no dirty day awaits. */
@@ -38,6 +40,14 @@ const PAYMENTS = sql`('subscription', 'micro_payment')`;
 const GIVEN_BACK = sql`('refund', 'dispute')`;
 
 const queries: Record<MoneyInvariant, SQL> = {
+  "key-spend": sql`
+    select format('task %s (%s, key %s): spent %s of its key''s budget, holding %s', t.id, t.status, t.api_key_id,
+      ${amount(sql`t.key_spent_usd`)}, ${amount(sql`t.key_hold_usd`)}) as violation
+    from tasks t
+    where (t.key_spent_usd is not null) <> (t.status = 'completed' and t.api_key_id is not null)
+      or t.key_spent_usd < 0 or t.key_spent_usd > t.key_hold_usd
+      or (t.api_key_id is null and t.key_hold_usd is not null)`,
+
   "credit-balances": sql`
     with entries as (select user_id, sum(amount) as total from credit_entries group by user_id)
     select format('%s: credit balance %s, but its credit entries sum to %s',

@@ -60,7 +60,8 @@ export async function bookProviderUsage(db: Executor, usage: ProviderUsage): Pro
  * lease, or a task canceled meanwhile, is not completed (`completed` undefined). Its charge is the
  * sale price, never more than its hold: the hold is the price the user agreed to, and the output
  * limit sent to the provider keeps the usage within it (a provider that overran it is not billed
- * to the user). An open-billing task (no hold) is charged nothing.
+ * to the user). An open-billing task (no hold) is charged nothing. A task submitted with a user key
+ * spends its sale price, within the same bound, of that key's budget (`key_spent_usd`).
  */
 export async function completeAndCharge(
   db: Executor,
@@ -82,6 +83,8 @@ export async function completeAndCharge(
         tokens_used = ${tokens.promptTokens + tokens.completionTokens}, cached_tokens = ${tokens.cachedTokens},
         reasoning_tokens = ${tokens.reasoningTokens}, cost_usd = ${completion.cost}::numeric,
         charged_usd = case when hold_usd is null then null else least(${completion.sale}::numeric, hold_usd) end,
+        key_spent_usd = case when api_key_id is null then null
+          else least(${completion.sale}::numeric, coalesce(key_hold_usd, ${completion.sale}::numeric)) end,
         error = null, completed_at = now(), updated_at = now(), lease_expires_at = now()
       where id = ${completion.taskId} and status = 'processing' and lease_owner = ${completion.leaseOwner}
       returning id, callback_url, extract(epoch from completed_at - created_at)::float8 as total_seconds

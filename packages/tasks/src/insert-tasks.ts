@@ -21,11 +21,16 @@ export interface AcceptedTask {
   callbackUrl: string | null;
 }
 
-/** A task to store, with its user's id and its hold (a numeric's text) where it has them. */
+/**
+ * A task to store, with its user's id, its hold on the user's credit, the user key it was
+ * submitted with and its hold on that key's budget, where it has them (amounts as numerics' text).
+ */
 export interface TaskToInsert {
   task: AcceptedTask;
   userId: number | null;
   hold: string | null;
+  keyId: number | null;
+  keyHold: string | null;
 }
 
 /**
@@ -46,13 +51,13 @@ export async function insertTasks(db: Executor, items: TaskToInsert[]): Promise<
  */
 export async function insertTaskForUser(
   db: Executor,
-  task: AcceptedTask,
+  item: TaskToInsert,
   identifier: string,
   maxPending: number,
 ): Promise<number | undefined> {
   const taskUser = sql`(select id from task_user)`;
   const [row] = await db.execute<{ id: string; user_id: string | null }>(
-    insertStatement([{ task, userId: null, hold: null }], {
+    insertStatement([item], {
       before: sql`new_user as (
         insert into users (identifier) values (${identifier}) on conflict (identifier) do nothing returning id
       ), task_user as (
@@ -81,14 +86,14 @@ export async function insertTaskForUser(
  */
 export async function insertHeldTask(
   db: Executor,
-  task: AcceptedTask,
+  item: TaskToInsert & { hold: string },
   identifier: string,
-  hold: string,
   maxPending: number,
 ): Promise<number | undefined> {
+  const { hold } = item;
   const user = sql`(select id from users where identifier = ${identifier})`;
   const [row] = await db.execute<{ id: string }>(
-    insertStatement([{ task, userId: null, hold }], {
+    insertStatement([item], {
       before: sql`held as (${takeCreditHold(user, hold, underQuota(sql`b.user_id`, maxPending))})`,
       userId: sql`(select user_id from held)`,
       where: sql`exists (select 1 from held)`,
@@ -120,15 +125,16 @@ function insertStatement(items: TaskToInsert[], user?: { before: SQL; userId: SQ
         ${sql.param(kinds.price)}::text[]) with ordinality as kind(provider, model, price, position)
     )${user ? sql`, ${user.before}` : sql``}
     insert into tasks (provider, model, input, max_output_tokens, price, priority, stream, callback_url, user_id,
-      hold_usd)
+      hold_usd, api_key_id, key_hold_usd)
     select kind.provider, kind.model, item.input, item.max_output_tokens, kind.price, item.priority, item.stream,
-      item.callback_url, ${user?.userId ?? sql`item.user_id`}, item.hold_usd
+      item.callback_url, ${user?.userId ?? sql`item.user_id`}, item.hold_usd, item.api_key_id, item.key_hold_usd
     from unnest(${arrayLiteral(rows.kind)}::int[], ${sql.param(rows.input)}::text[],
       ${arrayLiteral(rows.maxOutputTokens)}::int[], ${arrayLiteral(rows.priority)}::smallint[],
       ${arrayLiteral(rows.stream)}::boolean[], ${sql.param(rows.callbackUrl)}::text[],
-      ${arrayLiteral(rows.userId)}::bigint[], ${arrayLiteral(rows.hold)}::numeric[])
+      ${arrayLiteral(rows.userId)}::bigint[], ${arrayLiteral(rows.hold)}::numeric[],
+      ${arrayLiteral(rows.keyId)}::bigint[], ${arrayLiteral(rows.keyHold)}::numeric[])
       with ordinality as item(kind, input, max_output_tokens, priority, stream, callback_url, user_id, hold_usd,
-        position)
+        api_key_id, key_hold_usd, position)
     join kind on kind.position = item.kind
     ${user ? sql`where ${user.where}` : sql``}
     order by item.position
@@ -145,6 +151,8 @@ interface TaskColumns {
   callbackUrl: (string | null)[];
   userId: (number | null)[];
   hold: (string | null)[];
+  keyId: (number | null)[];
+  keyHold: (string | null)[];
 }
 
 function columnsOf(items: TaskToInsert[]): TaskColumns {
@@ -158,10 +166,12 @@ function columnsOf(items: TaskToInsert[]): TaskColumns {
     callbackUrl: [],
     userId: [],
     hold: [],
+    keyId: [],
+    keyHold: [],
   };
   // A model's TaskPrice is one object per process (`taskPrice` caches it), so it keys the kinds.
   const kindOf = new Map<AcceptedTask["price"], Map<string, number>>();
-  for (const { task, userId, hold } of items) {
+  for (const { task, userId, hold, keyId, keyHold } of items) {
     let ofPrice = kindOf.get(task.price);
     if (!ofPrice) {
       ofPrice = new Map();
@@ -184,6 +194,8 @@ function columnsOf(items: TaskToInsert[]): TaskColumns {
     columns.callbackUrl.push(task.callbackUrl);
     columns.userId.push(userId);
     columns.hold.push(hold);
+    columns.keyId.push(keyId);
+    columns.keyHold.push(keyHold);
   }
   return columns;
 }

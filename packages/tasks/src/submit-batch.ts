@@ -1,8 +1,8 @@
-import { formatAmount, parseAmount } from "@aitasks/db";
+import { type Executor, formatAmount, parseAmount } from "@aitasks/db";
 import { InsufficientCreditError, ValidationError } from "@aitasks/errors";
-import { takeCreditHold } from "@aitasks/ledger";
+import { takeCreditHold, withinKeyBudget } from "@aitasks/ledger";
 import { sql } from "drizzle-orm";
-import { type AcceptedTask, insertTasks } from "./insert-tasks.js";
+import { type AcceptedTask, insertTasks, type TaskToInsert } from "./insert-tasks.js";
 import type { CreateTaskBody } from "./schemas.js";
 import { acceptTask, checkCallbackUrl, holdOf, quotaRefused, type SubmitTaskDeps } from "./submit-task.js";
 
@@ -39,17 +39,34 @@ export async function submitBatch(deps: SubmitBatchDeps, items: CreateTaskBody[]
   const prepaid = deps.billing.mode === "prepaid";
   const identifiers = [...new Set(accepted.flatMap(({ userIdentifier }) => (userIdentifier ? [userIdentifier] : [])))];
 
-  const rows = (userIds: Map<string, number>) =>
-    accepted.map(({ task, userIdentifier }) => ({
+  const { principal } = deps;
+  const keyId = principal.role === "user" ? principal.keyId : null;
+  const keyHolds = accepted.map(({ task }) =>
+    keyId !== null && task.maxOutputTokens !== null ? holdOf(task) : undefined,
+  );
+  const rows = (userIds: Map<string, number>): TaskToInsert[] =>
+    accepted.map(({ task, userIdentifier }, index) => ({
       task,
       userId: userIdentifier ? (userIds.get(userIdentifier) ?? null) : null,
       hold: prepaid ? formatAmount(holdOf(task)) : null,
+      keyId,
+      keyHold: keyHolds[index] === undefined ? null : formatAmount(keyHolds[index]),
     }));
+  // A key with a budget: the whole batch within it, or nothing (`withinKeyBudget`).
+  const storeWithinKeyBudget = (store: (tx: Executor) => Promise<number[]>) =>
+    principal.role === "user" && principal.budgeted
+      ? withinKeyBudget(
+          deps.db,
+          principal.keyId,
+          keyHolds.reduce<bigint>((total, hold) => total + hold!, 0n),
+          store,
+        )
+      : deps.db.transaction(store);
   // Without users there is nothing to check or hold: one statement, all or nothing by itself.
   const ids =
     identifiers.length === 0
       ? await insertTasks(deps.db, rows(new Map()))
-      : await deps.db.transaction(async (tx) => {
+      : await storeWithinKeyBudget(async (tx) => {
           // Users on first sight, as single submissions create them; prepaid needs users that have credit.
           if (!prepaid) {
             await tx.execute(sql`

@@ -1,9 +1,16 @@
 import type { Principal } from "@aitasks/auth";
-import { type Database, formatAmount, parseAmount } from "@aitasks/db";
+import { type Database, type Executor, formatAmount, parseAmount } from "@aitasks/db";
 import { InsufficientCreditError, RateLimitedError, ValidationError } from "@aitasks/errors";
+import { withinKeyBudget } from "@aitasks/ledger";
 import { findPrice, type PricingTable, type ProviderName, saleOf, taskPrice, usageBound } from "@aitasks/providers";
 import { sql } from "drizzle-orm";
-import { type AcceptedTask, insertHeldTask, insertTaskForUser, insertTasks } from "./insert-tasks.js";
+import {
+  type AcceptedTask,
+  insertHeldTask,
+  insertTaskForUser,
+  insertTasks,
+  type TaskToInsert,
+} from "./insert-tasks.js";
 import { type CreateTaskBody, DEFAULT_PRIORITY } from "./schemas.js";
 
 /** How tasks are sold: `open` needs no credit; `prepaid` holds each task's price on its user's credit. */
@@ -43,9 +50,18 @@ export interface SubmitTaskDeps {
   insertTaskWithoutUser?: ((task: AcceptedTask) => Promise<number>) | undefined;
 }
 
+/** A task without a user (nor a user key, nor a hold), ready to insert. */
+export const withoutUser = (task: AcceptedTask): TaskToInsert => ({
+  task,
+  userId: null,
+  hold: null,
+  keyId: null,
+  keyHold: null,
+});
+
 /** A task without a user, stored by itself. */
-export const insertTaskWithoutUser = async (db: Database, task: AcceptedTask): Promise<number> =>
-  (await insertTasks(db, [{ task, userId: null, hold: null }]))[0]!;
+export const insertTaskWithoutUser = async (db: Executor, task: AcceptedTask): Promise<number> =>
+  (await insertTasks(db, [withoutUser(task)]))[0]!;
 
 export interface SubmittedTask {
   id: number;
@@ -99,9 +115,12 @@ export function acceptTask(
     model,
     prompt: body.prompt,
     // Open mode sends a limit only when asked, as the original service did; prepaid always does,
-    // because the hold is priced from it.
+    // because the hold is priced from it, and so does a key with a budget, held the same way.
     maxOutputTokens:
-      body.max_tokens ?? (prepaid ? Math.min(deps.billing.defaultMaxOutputTokens, modelPrice.maxOutputTokens) : null),
+      body.max_tokens ??
+      (prepaid || (deps.principal.role === "user" && deps.principal.budgeted)
+        ? Math.min(deps.billing.defaultMaxOutputTokens, modelPrice.maxOutputTokens)
+        : null),
     price: taskPrice(modelPrice, deps.billing.markup),
     priority: body.priority ?? DEFAULT_PRIORITY,
     stream: body.stream ?? false,
@@ -126,25 +145,38 @@ export const quotaRefused = (identifier: string, maxPending: number) =>
     `user ${identifier} already has ${maxPending} unfinished tasks; submit more once some have finished`,
   );
 
-/** The accepted task stored: without a user, for a user (its quota), or prepaid (its hold too). */
+/**
+ * The accepted task stored: without a user; for a user (its quota), prepaid (its hold too); and,
+ * submitted with a key that has a budget, only within that budget (`withinKeyBudget`).
+ */
 async function storeTask(deps: SubmitTaskDeps, task: AcceptedTask, identifier: string | undefined): Promise<number> {
-  const { maxPendingTasksPerUser: maxPending } = deps.limits;
+  const { principal } = deps;
   if (identifier === undefined) {
     return deps.insertTaskWithoutUser ? deps.insertTaskWithoutUser(task) : insertTaskWithoutUser(deps.db, task);
   }
-  if (deps.billing.mode === "prepaid") return storeHeldTask(deps.db, task, identifier, maxPending);
-  const id = await insertTaskForUser(deps.db, task, identifier, maxPending);
-  if (id === undefined) throw quotaRefused(identifier, maxPending);
-  return id;
+  const keyHold = principal.role === "user" && task.maxOutputTokens !== null ? holdOf(task) : undefined;
+  const item: TaskToInsert = {
+    task,
+    userId: null,
+    hold: deps.billing.mode === "prepaid" ? formatAmount(holdOf(task)) : null,
+    keyId: principal.role === "user" ? principal.keyId : null,
+    keyHold: keyHold === undefined ? null : formatAmount(keyHold),
+  };
+  const store = (db: Executor) => storeForUser(db, deps, item, identifier);
+  return principal.role === "user" && principal.budgeted
+    ? withinKeyBudget(deps.db, principal.keyId, keyHold!, store)
+    : store(deps.db);
 }
 
-/**
- * Prepaid: the task stored with its hold, the sale price of its usage bound (its prompt's bytes
- * and its output limit), or refused with why: the user's quota, else its credit.
- */
-async function storeHeldTask(db: Database, task: AcceptedTask, identifier: string, maxPending: number) {
-  const hold = formatAmount(holdOf(task));
-  const id = await insertHeldTask(db, task, identifier, hold, maxPending);
+/** A user's task stored, or refused with why: the user's quota, else (prepaid) its credit. */
+async function storeForUser(db: Executor, deps: SubmitTaskDeps, item: TaskToInsert, identifier: string) {
+  const { maxPendingTasksPerUser: maxPending } = deps.limits;
+  if (item.hold === null) {
+    const id = await insertTaskForUser(db, item, identifier, maxPending);
+    if (id === undefined) throw quotaRefused(identifier, maxPending);
+    return id;
+  }
+  const id = await insertHeldTask(db, { ...item, hold: item.hold }, identifier, maxPending);
   if (id !== undefined) return id;
 
   const [state] = await db.execute<{ available: string | null; unfinished: string }>(sql`
@@ -152,5 +184,5 @@ async function storeHeldTask(db: Database, task: AcceptedTask, identifier: strin
       (select count(*) from tasks where user_id = u.id and status in ('pending', 'processing'))::text as unfinished
     from (select id from users where identifier = ${identifier}) u`);
   if (maxPending > 0 && state && Number(state.unfinished) >= maxPending) throw quotaRefused(identifier, maxPending);
-  throw new InsufficientCreditError(parseAmount(state?.available ?? "0"), parseAmount(hold));
+  throw new InsufficientCreditError(parseAmount(state?.available ?? "0"), parseAmount(item.hold));
 }

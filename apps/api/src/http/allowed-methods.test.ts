@@ -38,7 +38,7 @@ describe("a method the path does not serve", () => {
     ["GET", "/api/task", "POST"],
     ["GET", "/api/v1/tasks/batch", "POST"],
     ["PUT", "/api/keys", "GET, HEAD, POST"],
-    ["PATCH", "/api/v1/keys/7", "DELETE"],
+    ["PUT", "/api/v1/keys/7", "DELETE, PATCH"],
     ["DELETE", "/api/report/daily?date=2026-01-01", "GET, HEAD"],
     ["POST", "/health", "GET, HEAD"],
     ["POST", "/metrics", "GET, HEAD"],

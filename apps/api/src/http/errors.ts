@@ -2,7 +2,7 @@ import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { type ApiErrorCode, ERROR_CODES } from "@aitasks/contract";
 import { amountToNumber, errorCodesOf, isConnectionLostCode } from "@aitasks/db";
-import { AppError, type ErrorCode, InsufficientCreditError } from "@aitasks/errors";
+import { AppError, type ErrorCode, InsufficientCreditError, KeyBudgetExceededError } from "@aitasks/errors";
 import type { ConnectionError, FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { newRequestId } from "./request-id.js";
 
@@ -111,9 +111,15 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
   const extra =
     error instanceof InsufficientCreditError
       ? { available: amountToNumber(error.available), required: amountToNumber(error.required) }
-      : error instanceof AppError
-        ? error.details
-        : {};
+      : error instanceof KeyBudgetExceededError
+        ? {
+            budget: amountToNumber(error.budget),
+            spent: amountToNumber(error.spent),
+            required: amountToNumber(error.required),
+          }
+        : error instanceof AppError
+          ? error.details
+          : {};
   return reply.code(status).send({ error: message, code, ...extra, request_id: request.id });
 }
 

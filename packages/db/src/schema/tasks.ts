@@ -13,6 +13,7 @@ import {
   text,
   timestamp,
 } from "drizzle-orm/pg-core";
+import { apiKeys } from "./api-keys.js";
 import { users } from "./users.js";
 
 export const taskStatus = pgEnum("task_status", ["pending", "processing", "completed", "failed", "canceled"]);
@@ -47,6 +48,12 @@ export const tasks = pgTable(
     // USD, exact: prices are whole micro-dollars per million tokens, so a cost has at most 12 decimals.
     costUsd: numeric("cost_usd", { precision: 20, scale: 12 }),
     userId: bigint("user_id", { mode: "number" }).references(() => users.id),
+    // The user key it was submitted with, what it holds on that key's budget while unfinished (the
+    // same bound as `hold_usd`), and what it spent of it once completed (its sale price, never
+    // above that hold); null: submitted without a key (admin, open mode).
+    apiKeyId: bigint("api_key_id", { mode: "number" }).references(() => apiKeys.id),
+    keyHoldUsd: numeric("key_hold_usd", { precision: 24, scale: 12 }),
+    keySpentUsd: numeric("key_spent_usd", { precision: 24, scale: 12 }),
     attempts: integer("attempts").notNull().default(0),
     // 1 (first) to 10, as the client asked (default 5); its queue job carries the same priority.
     priority: smallint("priority").notNull().default(5),
@@ -85,6 +92,8 @@ export const tasks = pgTable(
     index("tasks_unfinished_user_id_idx")
       .on(t.userId)
       .where(sql`${t.status} in ('pending', 'processing') and ${t.userId} is not null`),
+    // A key's spend in its budget's period sums its tasks created since the period began.
+    index("tasks_api_key_id_created_at_idx").on(t.apiKeyId, t.createdAt).where(sql`${t.apiKeyId} is not null`),
     // The dashboard counts the last 30 days' tasks by day. BRIN: creation times grow with the
     // table's order, so a few pages of summaries find a range, and an insert costs next to nothing.
     index("tasks_created_at_brin_idx").using("brin", t.createdAt),

@@ -133,6 +133,9 @@ describe("a session judged by the OpenAPI document", () => {
     );
     expect((await call("GET", "/api/keys", { key: ADMIN })).status).toBe(200);
     expect((await call("HEAD", "/api/v1/keys", { key: ADMIN })).status).toBe(200);
+    const budget = { budget: { amount: 20, period: "month" } };
+    expect((await call("PATCH", `/api/keys/${aliceKeyId}`, { key: ADMIN, body: budget })).status).toBe(200);
+    expect((await call("PATCH", `/api/keys/${aliceKeyId}`, { key: ADMIN, body: { budget: null } })).status).toBe(200);
     expect((await call("POST", "/api/keys", { key: ADMIN, body: {}, invalid: true })).status).toBe(400);
     // A user's key on an admin's route.
     expect((await call("GET", "/api/keys", { key: alice })).status).toBe(403);

@@ -252,7 +252,7 @@ describe("the serializer of the documented answers", () => {
     // Every nullable field of a task given a value: the serializer must keep each, as written.
     await probed.sql`update tasks set status = 'completed', output = 'done', prompt_tokens = 3, completion_tokens = 4,
       tokens_used = 7, cached_tokens = 1, reasoning_tokens = 2, cost_usd = 0.000123, charged_usd = 0.000246,
-      callback_url = 'https://example.com/hook', started_at = now(), completed_at = now() where id = ${done.body.task_id}`;
+      key_spent_usd = 0.000246, callback_url = 'https://example.com/hook', started_at = now(), completed_at = now() where id = ${done.body.task_id}`;
     const completed = await call("GET", `/api/task/${done.body.task_id}`, key.body.key);
     expect(completed.body).toMatchObject({ output: "done", cost: 0.000123, charged: 0.000246, cached_tokens: 1 });
     const unfinished = await call("GET", `/api/task/${pending.body.task_id}`, key.body.key);

@@ -77,6 +77,7 @@ describe("POST /api/keys", () => {
       prefix: expect.any(String),
       created_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
       revoked_at: null,
+      budget: null,
       key: expect.any(String),
     });
     // ak_ + 32 random bytes in base64url (43 characters).
@@ -108,7 +109,7 @@ describe("POST /api/keys", () => {
     expect(me.statusCode).toBe(200);
   });
 
-  it("never shows the key again: GET /api/keys lists id, user_id, prefix, created_at, revoked_at only", async () => {
+  it("never shows the key again: GET /api/keys lists id, user_id, prefix, created_at, revoked_at, budget only", async () => {
     const created = await createKey("listed@example.com");
 
     const response = await call("GET", "/api/keys", { key: ADMIN });
@@ -121,9 +122,10 @@ describe("POST /api/keys", () => {
       prefix: created.prefix,
       created_at: created.created_at,
       revoked_at: null,
+      budget: null,
     });
     for (const key of keys) {
-      expect(Object.keys(key).sort()).toEqual(["created_at", "id", "prefix", "revoked_at", "user_id"]);
+      expect(Object.keys(key).sort()).toEqual(["budget", "created_at", "id", "prefix", "revoked_at", "user_id"]);
     }
     // Neither the key, nor its secret part, nor its hash appear anywhere in the listing.
     expect(response.body).not.toContain(created.key);
@@ -247,6 +249,7 @@ describe("DELETE /api/keys/:id", () => {
       prefix: created.prefix,
       created_at: created.created_at,
       revoked_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
+      budget: null,
     });
     expect(JSON.stringify(body)).not.toContain(created.key);
 

@@ -1,6 +1,8 @@
-import { createApiKey, listApiKeys, revokeApiKey } from "@aitasks/auth";
+import type { ApiKeyRecord } from "@aitasks/auth";
+import { createApiKey, findApiKey, listApiKeys, revokeApiKey } from "@aitasks/auth";
 import { ApiKey, ApiKeyList, CreatedApiKey } from "@aitasks/contract";
-import { LONE_SURROGATE } from "@aitasks/db";
+import { type Executor, LONE_SURROGATE } from "@aitasks/db";
+import { KeyBudget, keyBudgetsOf, setKeyBudget } from "@aitasks/ledger";
 import { idParams } from "@aitasks/tasks";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
@@ -19,12 +21,26 @@ const CreateKeyBody = z.object(
       .max(320)
       .refine((id) => !id.includes("\u0000"), "user_id must not contain NUL characters")
       .refine((id) => !LONE_SURROGATE.test(id), "user_id must be valid Unicode (it has a lone surrogate)"),
+    budget: KeyBudget.optional(),
   },
   { error: "body must be a JSON object" },
 );
+const UpdateKeyBody = z.object({ budget: KeyBudget.nullable() }, { error: "body must be a JSON object" });
 const KeyIdParams = idParams("key id");
 
-/** Key management, with an admin key only (never in open mode): create (the key is shown once), list, revoke. */
+/** The keys' views, each with its budget's current period. */
+async function viewsOf(db: Executor, keys: ApiKeyRecord[]) {
+  const budgets = await keyBudgetsOf(
+    db,
+    keys.map((key) => key.id),
+  );
+  return keys.map((key) => toApiKeyView(key, budgets.get(key.id)));
+}
+
+/**
+ * Key management, with an admin key only (never in open mode): create (the key is shown once, with
+ * its budget if given), list, set or remove a budget, revoke.
+ */
 export function keyRoutes(app: FastifyInstance, deps: Pick<AppDeps, "db">) {
   const adminOnly = "not an admin key, or open mode (no ADMIN_API_KEY)";
   app.post(
@@ -37,9 +53,10 @@ export function keyRoutes(app: FastifyInstance, deps: Pick<AppDeps, "db">) {
       responses: { 201: CreatedApiKey, 403: adminOnly },
     }),
     async (request, reply) => {
-      const { user_id } = parseInput(CreateKeyBody, request.body);
-      const created = await createApiKey({ db: deps.db, principal: request.principal }, user_id);
-      return reply.code(201).send({ ...toApiKeyView(created), key: created.key });
+      const { user_id, budget } = parseInput(CreateKeyBody, request.body);
+      const created = await createApiKey({ db: deps.db, principal: request.principal }, user_id, budget);
+      const [view] = await viewsOf(deps.db, [created]);
+      return reply.code(201).send({ ...view, key: created.key });
     },
   );
   app.get(
@@ -52,7 +69,7 @@ export function keyRoutes(app: FastifyInstance, deps: Pick<AppDeps, "db">) {
     }),
     async (request) => {
       const keys = await listApiKeys({ db: deps.db, principal: request.principal });
-      return { keys: keys.map(toApiKeyView) };
+      return { keys: await viewsOf(deps.db, keys) };
     },
   );
   app.delete(
@@ -66,7 +83,29 @@ export function keyRoutes(app: FastifyInstance, deps: Pick<AppDeps, "db">) {
     }),
     async (request) => {
       const { id } = parseInput(KeyIdParams, request.params);
-      return toApiKeyView(await revokeApiKey({ db: deps.db, principal: request.principal }, id));
+      const [view] = await viewsOf(deps.db, [await revokeApiKey({ db: deps.db, principal: request.principal }, id)]);
+      return view;
+    },
+  );
+  app.patch(
+    "/keys/:id",
+    contract({
+      id: "updateApiKey",
+      tag: "Keys",
+      summary: "Set or remove an API key's budget",
+      description:
+        "A budget bounds what the key's tasks of one period (UTC day, ISO week, calendar month, or all time) may spend: charged sale prices plus the holds of unfinished tasks. `null` removes it.",
+      params: KeyIdParams,
+      body: UpdateKeyBody,
+      responses: { 200: ApiKey, 403: adminOnly, 404: "no such key" },
+    }),
+    async (request) => {
+      const { id } = parseInput(KeyIdParams, request.params);
+      const { budget } = parseInput(UpdateKeyBody, request.body);
+      const context = { db: deps.db, principal: request.principal };
+      await setKeyBudget(context, id, budget);
+      const [view] = await viewsOf(deps.db, [await findApiKey(context, id)]);
+      return view;
     },
   );
 }
