@@ -17,6 +17,7 @@ import { buildReference, profileInto } from "./lib/stack.js";
 import { batch } from "./scenarios/batch.js";
 import { enqueue } from "./scenarios/enqueue.js";
 import { events } from "./scenarios/events.js";
+import { keyBudgets } from "./scenarios/key-budgets.js";
 import { memory } from "./scenarios/memory.js";
 import { pipeline } from "./scenarios/pipeline.js";
 import { poll } from "./scenarios/poll.js";
@@ -24,7 +25,18 @@ import { prepaid } from "./scenarios/prepaid.js";
 import { readsAtScale } from "./scenarios/reads-at-scale.js";
 import { scaling } from "./scenarios/scaling.js";
 
-const scenarios: Scenario[] = [enqueue, poll, pipeline, prepaid, scaling, readsAtScale, memory, batch, events];
+const scenarios: Scenario[] = [
+  enqueue,
+  poll,
+  pipeline,
+  prepaid,
+  keyBudgets,
+  scaling,
+  readsAtScale,
+  memory,
+  batch,
+  events,
+];
 
 const { values } = parseArgs({
   options: {
