@@ -135,6 +135,32 @@ describe("findMoneyViolations", () => {
     );
   });
 
+  it("finds a task spending above its key's hold, a completed one spending nothing, a failed one spending", async () => {
+    let ids: number[] = [];
+    const found = await violationsAfter(async (tx) => {
+      const ada = await aUser(tx, "ada");
+      const [key] = await tx.execute<{ id: string }>(sql`
+        insert into api_keys (user_id, key_hash, prefix) values (${ada}, 'hash-of-ada', 'ak_ada') returning id`);
+      const keyed = (status: string, hold: string, spent: string | null) =>
+        tx.execute<{ id: string }>(sql`
+          insert into tasks (provider, model, input, user_id, status, api_key_id, key_hold_usd, key_spent_usd)
+          values ('openai', 'gpt-4o-mini', 'hi', ${ada}, ${status}, ${key!.id}, ${hold}, ${spent}) returning id`);
+      await keyed("completed", "1", "0.5");
+      const [above] = await keyed("completed", "1", "2");
+      const [nothing] = await keyed("completed", "1", null);
+      const [failed] = await keyed("failed", "1", "0.25");
+      ids = [key, above, nothing, failed].map((row) => Number(row!.id));
+    });
+    const [keyId, above, nothing, failed] = ids;
+    expect(of("key-spend", found).sort()).toEqual(
+      [
+        `key-spend: task ${above} (completed, key ${keyId}): spent 2 of its key's budget, holding 1`,
+        `key-spend: task ${nothing} (completed, key ${keyId}): spent 0 of its key's budget, holding 1`,
+        `key-spend: task ${failed} (failed, key ${keyId}): spent 0.25 of its key's budget, holding 1`,
+      ].sort(),
+    );
+  });
+
   it("finds a completed task without its api_cost, or at another cost, and api_cost rows of no run", async () => {
     let ids: number[] = [];
     const found = await violationsAfter(async (tx) => {
