@@ -2,9 +2,9 @@ import { type Executor, formatAmount, parseAmount } from "@aitasks/db";
 import { InsufficientCreditError, ValidationError } from "@aitasks/errors";
 import { takeCreditHold, withinKeyBudget } from "@aitasks/ledger";
 import { sql } from "drizzle-orm";
-import { type AcceptedTask, insertTasks, type TaskToInsert } from "./insert-tasks.js";
+import { type AcceptedTask, insertTasks } from "./insert-tasks.js";
 import type { CreateTaskBody } from "./schemas.js";
-import { acceptTask, checkCallbackUrl, holdOf, quotaRefused, type SubmitTaskDeps } from "./submit-task.js";
+import { acceptTask, checkCallbackUrl, holdOf, quotaRefused, type SubmitTaskDeps, withHolds } from "./submit-task.js";
 
 export interface SubmittedBatch {
   tasks: { id: number; status: "pending"; provider: AcceptedTask["provider"]; model: string }[];
@@ -40,25 +40,17 @@ export async function submitBatch(deps: SubmitBatchDeps, items: CreateTaskBody[]
   const identifiers = [...new Set(accepted.flatMap(({ userIdentifier }) => (userIdentifier ? [userIdentifier] : [])))];
 
   const { principal } = deps;
-  const keyId = principal.role === "user" ? principal.keyId : null;
-  const keyHolds = accepted.map(({ task }) =>
-    keyId !== null && task.maxOutputTokens !== null ? holdOf(task) : undefined,
-  );
-  const rows = (userIds: Map<string, number>): TaskToInsert[] =>
-    accepted.map(({ task, userIdentifier }, index) => ({
-      task,
-      userId: userIdentifier ? (userIds.get(userIdentifier) ?? null) : null,
-      hold: prepaid ? formatAmount(holdOf(task)) : null,
-      keyId,
-      keyHold: keyHolds[index] === undefined ? null : formatAmount(keyHolds[index]),
-    }));
+  const rows = (userIds: Map<string, number>) =>
+    accepted.map(({ task, userIdentifier }) =>
+      withHolds(deps, task, userIdentifier ? (userIds.get(userIdentifier) ?? null) : null),
+    );
   // A key with a budget: the whole batch within it, or nothing (`withinKeyBudget`).
   const storeWithinKeyBudget = (store: (tx: Executor) => Promise<number[]>) =>
     principal.role === "user" && principal.budgeted
       ? withinKeyBudget(
           deps.db,
           principal.keyId,
-          keyHolds.reduce<bigint>((total, hold) => total + hold!, 0n),
+          rows(new Map()).reduce((total, item) => total + parseAmount(item.keyHold!), 0n),
           store,
         )
       : deps.db.transaction(store);

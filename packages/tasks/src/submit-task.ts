@@ -154,18 +154,34 @@ async function storeTask(deps: SubmitTaskDeps, task: AcceptedTask, identifier: s
   if (identifier === undefined) {
     return deps.insertTaskWithoutUser ? deps.insertTaskWithoutUser(task) : insertTaskWithoutUser(deps.db, task);
   }
-  const keyHold = principal.role === "user" && task.maxOutputTokens !== null ? holdOf(task) : undefined;
-  const item: TaskToInsert = {
-    task,
-    userId: null,
-    hold: deps.billing.mode === "prepaid" ? formatAmount(holdOf(task)) : null,
-    keyId: principal.role === "user" ? principal.keyId : null,
-    keyHold: keyHold === undefined ? null : formatAmount(keyHold),
-  };
+  const item = withHolds(deps, task, null);
   const store = (db: Executor) => storeForUser(db, deps, item, identifier);
   return principal.role === "user" && principal.budgeted
-    ? withinKeyBudget(deps.db, principal.keyId, keyHold!, store)
+    ? withinKeyBudget(deps.db, principal.keyId, parseAmount(item.keyHold!), store)
     : store(deps.db);
+}
+
+/**
+ * What is stored for a task of user `userId` (null: found by its identifier when stored): its hold
+ * on the user's credit in prepaid billing, and, submitted with a user key, the key and the same hold
+ * on the key's budget (none for a task without an output limit: open billing, no budget).
+ */
+export function withHolds(
+  deps: Pick<SubmitTaskDeps, "principal" | "billing">,
+  task: AcceptedTask,
+  userId: number | null,
+): TaskToInsert {
+  const { principal } = deps;
+  const keyed = principal.role === "user";
+  const hold =
+    deps.billing.mode === "prepaid" || (keyed && task.maxOutputTokens !== null) ? formatAmount(holdOf(task)) : null;
+  return {
+    task,
+    userId,
+    hold: deps.billing.mode === "prepaid" ? hold : null,
+    keyId: keyed ? principal.keyId : null,
+    keyHold: keyed ? hold : null,
+  };
 }
 
 /** A user's task stored, or refused with why: the user's quota, else (prepaid) its credit. */
